@@ -1,0 +1,1 @@
+"""wattlake.transforms.vee."""
