@@ -1,0 +1,70 @@
+"""Settings: `WATTLAKE_*` environment variables, an optional TOML file, then CLI flags.
+
+Precedence (highest first): CLI flags (passed as init kwargs), environment variables,
+`<home>/wattlake.toml` (or the file named by `WATTLAKE_CONFIG`), defaults.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import Field
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+Engine = Literal["duckdb", "spark"]
+
+
+def default_home() -> Path:
+    """`$WATTLAKE_HOME` or `./wattlake-data`."""
+    return Path(os.environ.get("WATTLAKE_HOME", "wattlake-data"))
+
+
+class Settings(BaseSettings):
+    """Runtime configuration of one wattlake home (lake, warehouse, logs)."""
+
+    model_config = SettingsConfigDict(env_prefix="WATTLAKE_", extra="ignore")
+
+    home: Path = Field(default_factory=default_home)
+    engine: Engine = "duckdb"
+    profile: str = "greenstream"
+    log_level: str = "INFO"
+    log_stderr: bool = False
+    # Flat tariffs used by the warehouse until spot prices are ingested (EUR per kWh).
+    grid_buy_eur_per_kwh: float = 0.30
+    grid_sell_eur_per_kwh: float = 0.08
+    # Grid carbon intensity used for CO2 saved by local PV (kg CO2 per kWh).
+    grid_co2_kg_per_kwh: float = 0.20
+    # Bronze rows re-read before the earliest new reading so rules that look back
+    # (rate of change, duplicates) see the meter's history (hours).
+    lookback_hours: int = 24
+    spark_master: str = "local[2]"
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        toml_file = os.environ.get("WATTLAKE_CONFIG")
+        if toml_file is None:
+            home = init_settings.init_kwargs.get("home") or default_home()  # type: ignore[attr-defined]
+            toml_file = str(Path(home) / "wattlake.toml")
+        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
+        if Path(toml_file).is_file():
+            sources.append(TomlConfigSettingsSource(settings_cls, toml_file=toml_file))
+        return tuple(sources)
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Build settings, ignoring CLI overrides that were not given (None)."""
+    return Settings(**{k: v for k, v in overrides.items() if v is not None})

@@ -1,0 +1,438 @@
+"""The lake's tables: names, Arrow schemas and Delta I/O (the only place that writes them).
+
+Every table lives at `<home>/lake/<schema>/<name>` as a Delta table. Timestamps are stored
+as UTC (`timestamp[us, tz=UTC]`); energy in kWh per interval, power in kW.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+import pyarrow as pa
+from deltalake import DeltaTable, write_deltalake
+from deltalake.exceptions import TableNotFoundError
+
+UTC_TS = pa.timestamp("us", tz="UTC")
+
+LINEAGE = [
+    ("_batch_id", pa.string()),
+    ("_source_file", pa.string()),
+    ("_row_number", pa.int64()),
+    ("_ingested_at", UTC_TS),
+    ("_record_id", pa.string()),
+]
+
+
+@dataclass(frozen=True)
+class TableSpec:
+    """One lake table: qualified name, Arrow schema, Delta partition columns."""
+
+    schema: str
+    name: str
+    columns: tuple[tuple[str, pa.DataType], ...]
+    partition_by: tuple[str, ...] = ()
+    description: str = ""
+
+    @property
+    def qualified(self) -> str:
+        return f"{self.schema}.{self.name}"
+
+    @property
+    def arrow_schema(self) -> pa.Schema:
+        return pa.schema([pa.field(n, t) for n, t in self.columns])
+
+    @property
+    def column_names(self) -> list[str]:
+        return [n for n, _ in self.columns]
+
+
+def _spec(qualified: str, cols: Iterable[tuple[str, pa.DataType]], **kw: object) -> TableSpec:
+    schema, name = qualified.split(".")
+    return TableSpec(schema, name, tuple(cols), **kw)  # type: ignore[arg-type]
+
+
+BRONZE_READINGS = _spec(
+    "bronze.meter_readings",
+    [
+        ("meter_id", pa.string()),
+        ("timestamp", pa.string()),
+        ("value", pa.string()),
+        ("unit", pa.string()),
+        ("_format", pa.string()),
+        *LINEAGE,
+        ("ingest_date", pa.string()),
+    ],
+    partition_by=("ingest_date",),
+    description="raw meter readings as text, one row per distinct input line",
+)
+
+BRONZE_USERS = _spec(
+    "bronze.user_profiles",
+    [
+        (c, pa.string())
+        for c in (
+            "user_id",
+            "meter_id",
+            "pv_meter_id",
+            "user_type",
+            "panel_kwp",
+            "panel_tilt_deg",
+            "panel_azimuth_deg",
+            "latitude",
+            "longitude",
+            "tariff",
+            "acorn_group",
+            "effective_date",
+        )
+    ]
+    + [*LINEAGE, ("ingest_date", pa.string())],
+    partition_by=("ingest_date",),
+    description="raw user-profile history rows as text",
+)
+
+SILVER_READINGS = _spec(
+    "silver.meter_readings",
+    [
+        ("meter_id", pa.string()),
+        ("ts", UTC_TS),
+        ("date", pa.date32()),
+        ("interval_minutes", pa.int32()),
+        ("kwh", pa.float64()),
+        ("kw", pa.float64()),
+        ("unit_raw", pa.string()),
+        ("value_raw", pa.string()),
+        ("quality_score", pa.int32()),
+        ("quality_grade", pa.string()),
+        ("flags", pa.string()),
+        ("is_estimated", pa.bool_()),
+        ("hour", pa.int32()),
+        ("day_of_week", pa.int32()),
+        ("is_weekend", pa.bool_()),
+        ("is_holiday", pa.bool_()),
+        ("season", pa.string()),
+        ("is_peak", pa.bool_()),
+        ("_record_id", pa.string()),
+        ("_batch_id", pa.string()),
+        ("_ingested_at", UTC_TS),
+        ("_run_id", pa.string()),
+    ],
+    description="validated readings, one row per (meter_id, ts)",
+)
+
+SILVER_QUARANTINE = _spec(
+    "silver.quarantine",
+    [
+        ("meter_id", pa.string()),
+        ("ts", UTC_TS),
+        ("timestamp_raw", pa.string()),
+        ("value_raw", pa.string()),
+        ("unit_raw", pa.string()),
+        ("kwh", pa.float64()),
+        ("kw", pa.float64()),
+        ("quality_score", pa.int32()),
+        ("rules", pa.string()),
+        ("_record_id", pa.string()),
+        ("_batch_id", pa.string()),
+        ("_source_file", pa.string()),
+        ("_row_number", pa.int64()),
+        ("_ingested_at", UTC_TS),
+        ("_run_id", pa.string()),
+    ],
+    description="readings held back by a rejecting rule or a score below 70",
+)
+
+SILVER_USERS = _spec(
+    "silver.user_profiles",
+    [
+        ("user_id", pa.string()),
+        ("meter_id", pa.string()),
+        ("pv_meter_id", pa.string()),
+        ("user_type", pa.string()),
+        ("panel_kwp", pa.float64()),
+        ("panel_tilt_deg", pa.float64()),
+        ("panel_azimuth_deg", pa.float64()),
+        ("latitude", pa.float64()),
+        ("longitude", pa.float64()),
+        ("tariff", pa.string()),
+        ("acorn_group", pa.string()),
+        ("effective_date", pa.date32()),
+        ("_batch_id", pa.string()),
+        ("_record_id", pa.string()),
+    ],
+    description="typed user-profile history, one row per (user_id, effective_date)",
+)
+
+GOLD_HOURLY_METER = _spec(
+    "gold.hourly_meter_stats",
+    [
+        ("meter_id", pa.string()),
+        ("hour_ts", UTC_TS),
+        ("date", pa.date32()),
+        ("readings", pa.int64()),
+        ("kwh", pa.float64()),
+        ("kw_avg", pa.float64()),
+        ("kw_min", pa.float64()),
+        ("kw_max", pa.float64()),
+        ("kw_stddev", pa.float64()),
+    ],
+    description="per meter and hour: AVG/MIN/MAX/STDDEV of power, energy sum",
+)
+
+GOLD_FLOW_HOURLY = _spec(
+    "gold.energy_flow_hourly",
+    [
+        ("user_id", pa.string()),
+        ("hour_ts", UTC_TS),
+        ("date", pa.date32()),
+        ("production_kwh", pa.float64()),
+        ("consumption_kwh", pa.float64()),
+        ("self_consumption_kwh", pa.float64()),
+        ("surplus_kwh", pa.float64()),
+        ("grid_import_kwh", pa.float64()),
+        ("grid_export_kwh", pa.float64()),
+        ("intervals", pa.int64()),
+    ],
+    description="per user and hour: production, consumption and the grid balance",
+)
+
+GOLD_DAILY_BALANCE = _spec(
+    "gold.daily_energy_balance",
+    [
+        ("user_id", pa.string()),
+        ("date", pa.date32()),
+        ("production_kwh", pa.float64()),
+        ("consumption_kwh", pa.float64()),
+        ("self_consumption_kwh", pa.float64()),
+        ("surplus_kwh", pa.float64()),
+        ("grid_import_kwh", pa.float64()),
+        ("grid_export_kwh", pa.float64()),
+        ("intervals", pa.int64()),
+    ],
+    description="per user and day: the energy balance (sum of the hourly flow)",
+)
+
+GOLD_PEAK_HOURS = _spec(
+    "gold.peak_hours",
+    [
+        ("date", pa.date32()),
+        ("hour_ts", UTC_TS),
+        ("hour", pa.int32()),
+        ("peak_rank", pa.int32()),
+        ("total_kwh", pa.float64()),
+        ("meters", pa.int64()),
+        ("season", pa.string()),
+        ("is_holiday", pa.bool_()),
+    ],
+    description="top-3 consumption hours per day over all consumption meters",
+)
+
+OPS_RUNS = _spec(
+    "ops.runs",
+    [
+        ("run_id", pa.string()),
+        ("batch_id", pa.string()),
+        ("step", pa.string()),
+        ("source", pa.string()),
+        ("engine", pa.string()),
+        ("profile", pa.string()),
+        ("rows_in", pa.int64()),
+        ("rows_out", pa.int64()),
+        ("rows_quarantined", pa.int64()),
+        ("rows_dead_letter", pa.int64()),
+        ("rows_duplicate", pa.int64()),
+        ("checksum", pa.string()),
+        ("started_at", UTC_TS),
+        ("duration_s", pa.float64()),
+        ("status", pa.string()),
+        ("message", pa.string()),
+    ],
+    description="one row per ingested file or pipeline step",
+)
+
+OPS_DEAD_LETTER = _spec(
+    "ops.dead_letter",
+    [
+        ("batch_id", pa.string()),
+        ("source_file", pa.string()),
+        ("line_number", pa.int64()),
+        ("raw_text", pa.string()),
+        ("reason", pa.string()),
+        ("recorded_at", UTC_TS),
+    ],
+    description="input lines that could not be parsed, with the reason",
+)
+
+OPS_MANIFEST = _spec(
+    "ops.manifest",
+    [
+        ("checksum", pa.string()),
+        ("source_file", pa.string()),
+        ("format", pa.string()),
+        ("batch_id", pa.string()),
+        ("rows", pa.int64()),
+        ("ingested_at", UTC_TS),
+    ],
+    description="SHA-256 of every ingested file: the same bytes are never landed twice",
+)
+
+OPS_CHECKPOINTS = _spec(
+    "ops.checkpoints",
+    [
+        ("step", pa.string()),
+        ("batch_id", pa.string()),
+        ("run_id", pa.string()),
+        ("processed_at", UTC_TS),
+    ],
+    description="which bronze batches each pipeline step has processed",
+)
+
+OPS_ALERTS = _spec(
+    "ops.alerts",
+    [
+        ("alert_ts", UTC_TS),
+        ("severity", pa.string()),
+        ("rule", pa.string()),
+        ("meter_id", pa.string()),
+        ("message", pa.string()),
+        ("run_id", pa.string()),
+    ],
+    description="alerts raised by rules and steps",
+)
+
+ALL_TABLES: tuple[TableSpec, ...] = (
+    BRONZE_READINGS,
+    BRONZE_USERS,
+    SILVER_READINGS,
+    SILVER_QUARANTINE,
+    SILVER_USERS,
+    GOLD_HOURLY_METER,
+    GOLD_FLOW_HOURLY,
+    GOLD_DAILY_BALANCE,
+    GOLD_PEAK_HOURS,
+    OPS_RUNS,
+    OPS_DEAD_LETTER,
+    OPS_MANIFEST,
+    OPS_CHECKPOINTS,
+    OPS_ALERTS,
+)
+
+
+def conform(data: pa.Table, spec: TableSpec) -> pa.Table:
+    """Select and cast `data` to the table's schema (missing nullable columns become null)."""
+    cols = []
+    for name, typ in spec.columns:
+        if name in data.column_names:
+            col = data.column(name)
+            if (
+                pa.types.is_timestamp(typ)
+                and pa.types.is_timestamp(col.type)
+                and col.type.tz is None
+            ):
+                col = col.cast(pa.timestamp("us")).cast(typ)  # naive values are UTC
+            cols.append(col.cast(typ))
+        else:
+            cols.append(pa.nulls(data.num_rows, typ))
+    return pa.Table.from_arrays(cols, schema=spec.arrow_schema)
+
+
+class Lake:
+    """Delta tables under `<home>/lake`: create, read, append, replace and merge."""
+
+    def __init__(self, home: Path) -> None:
+        self.home = Path(home)
+        self.root = self.home / "lake"
+
+    def path(self, spec: TableSpec) -> Path:
+        return self.root / spec.schema / spec.name
+
+    def exists(self, spec: TableSpec) -> bool:
+        return (self.path(spec) / "_delta_log").is_dir()
+
+    def ensure(self, spec: TableSpec) -> DeltaTable:
+        """Create the table empty if it does not exist yet."""
+        if not self.exists(spec):
+            self.path(spec).mkdir(parents=True, exist_ok=True)
+            write_deltalake(
+                str(self.path(spec)),
+                spec.arrow_schema.empty_table(),
+                partition_by=list(spec.partition_by) or None,
+                mode="ignore",
+            )
+        return DeltaTable(str(self.path(spec)))
+
+    def table(self, spec: TableSpec) -> DeltaTable | None:
+        try:
+            return DeltaTable(str(self.path(spec)))
+        except TableNotFoundError:
+            return None
+
+    def read(self, spec: TableSpec, columns: list[str] | None = None) -> pa.Table:
+        """The whole current version as Arrow (small ops tables only)."""
+        dt = self.table(spec)
+        if dt is None:
+            return (
+                spec.arrow_schema.empty_table()
+                if columns is None
+                else conform(spec.arrow_schema.empty_table(), spec).select(columns)
+            )
+        return dt.to_pyarrow_table(columns=columns)
+
+    def append(self, spec: TableSpec, data: pa.Table) -> None:
+        if data.num_rows == 0:
+            self.ensure(spec)
+            return
+        self.ensure(spec)
+        write_deltalake(
+            str(self.path(spec)),
+            conform(data, spec),
+            mode="append",
+            partition_by=list(spec.partition_by) or None,
+        )
+
+    def replace_where(self, spec: TableSpec, data: pa.Table, predicate: str | None) -> None:
+        """Atomically delete the rows matching `predicate` and write `data` (one commit).
+
+        With `predicate=None` the whole table is overwritten. Every row of `data` must
+        satisfy the predicate.
+        """
+        self.ensure(spec)
+        write_deltalake(
+            str(self.path(spec)),
+            conform(data, spec),
+            mode="overwrite",
+            predicate=predicate,
+            partition_by=list(spec.partition_by) or None,
+        )
+
+    def insert_new(self, spec: TableSpec, data: pa.Table, keys: list[str]) -> int:
+        """MERGE: insert rows whose key is not in the table yet; returns rows inserted."""
+        dt = self.ensure(spec)
+        if data.num_rows == 0:
+            return 0
+        on = " AND ".join(f"t.{k} = s.{k}" for k in keys)
+        metrics = (
+            dt.merge(conform(data, spec), predicate=on, source_alias="s", target_alias="t")
+            .when_not_matched_insert_all()
+            .execute()
+        )
+        return int(metrics.get("num_target_rows_inserted", 0))
+
+    def last_modified(self, spec: TableSpec) -> int | None:
+        """Milliseconds since the epoch of the table's last commit."""
+        dt = self.table(spec)
+        if dt is None:
+            return None
+        hist = dt.history(1)
+        return int(hist[0]["timestamp"]) if hist else None
+
+    def size_bytes(self, spec: TableSpec) -> int:
+        p = self.path(spec)
+        return sum(f.stat().st_size for f in p.rglob("*") if f.is_file()) if p.exists() else 0
+
+
+def sql_in(values: Iterable[str]) -> str:
+    """A SQL IN-list of string literals (single quotes escaped)."""
+    quoted = ["'" + v.replace("'", "''") + "'" for v in values]
+    return "(" + ", ".join(quoted) + ")" if quoted else "(NULL)"

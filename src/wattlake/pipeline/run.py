@@ -1,0 +1,313 @@
+"""`wattlake run`: bronze → silver → gold → warehouse, incremental and idempotent.
+
+Progress is kept in `ops.checkpoints`:
+- step `silver` / `silver_users`: bronze batches already processed into silver;
+- step `gold`: silver runs whose changes reached gold and the warehouse.
+
+Silver recomputes only the meters present in new bronze batches, from their earliest new
+interval (re-reading `lookback_hours` before it for rules that look back), and replaces
+exactly those rows in one Delta commit per table. Gold and the warehouse recompute the dates
+those rows touch. A run with no new bronze data writes nothing but its `ops.runs` rows.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import ibis
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from wattlake.config import Settings
+from wattlake.engine import Engine, make_engine
+from wattlake.lake import tables as tbl
+from wattlake.lake.tables import Lake, sql_in
+from wattlake.logs import bind_batch, get_logger
+from wattlake.transforms import gold
+from wattlake.transforms.calendar import uk_holidays
+from wattlake.transforms.parse import parse_timestamp_utc
+from wattlake.transforms.silver import classify, quarantine_rows, silver_rows
+from wattlake.transforms.users import typed_profiles
+from wattlake.transforms.vee.profile import get_profile
+from wattlake.warehouse.loader import load_warehouse
+
+
+@dataclass
+class StepResult:
+    step: str
+    rows_in: int = 0
+    rows_out: int = 0
+    rows_quarantined: int = 0
+    seconds: float = 0.0
+    message: str = ""
+
+
+@dataclass
+class RunSummary:
+    run_id: str
+    engine: str
+    profile: str
+    steps: list[StepResult] = field(default_factory=list)
+
+    def step(self, name: str) -> StepResult | None:
+        return next((s for s in self.steps if s.step == name), None)
+
+
+def _iso(ts: dt.datetime) -> str:
+    return ts.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def _checkpointed(lake: Lake, step: str) -> set[str]:
+    ck = lake.read(tbl.OPS_CHECKPOINTS)
+    return set(ck.filter(pc.equal(ck["step"], step))["batch_id"].to_pylist())
+
+
+def _checkpoint(lake: Lake, step: str, batch_ids: list[str], run_id: str) -> None:
+    now = dt.datetime.now(dt.UTC)
+    lake.insert_new(
+        tbl.OPS_CHECKPOINTS,
+        pa.Table.from_pylist(
+            [
+                {"step": step, "batch_id": b, "run_id": run_id, "processed_at": now}
+                for b in batch_ids
+            ]
+        ),
+        ["step", "batch_id"],
+    )
+
+
+def _pending_batches(engine: Engine, lake: Lake, spec: tbl.TableSpec, step: str) -> list[str]:
+    done = _checkpointed(lake, step)
+    batches = engine.to_arrow(engine.read(lake, spec).select("_batch_id").distinct())
+    return sorted(b for b in batches["_batch_id"].to_pylist() if b not in done)
+
+
+class Pipeline:
+    """One `wattlake run`: holds the engine, the lake and the run's bookkeeping."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        engine: Engine | None = None,
+        profile: str | None = None,
+        progress: Callable[[str], None] | None = None,
+    ) -> None:
+        self.settings = settings
+        self.lake = Lake(settings.home)
+        self.engine = engine or make_engine(settings.engine, settings.spark_master)
+        self.profile = get_profile(profile or settings.profile)
+        self.run_id = "run-" + uuid.uuid4().hex[:12]
+        self.summary = RunSummary(self.run_id, self.engine.name, self.profile.name)
+        self.progress = progress or (lambda _s: None)
+        self.log = get_logger(run_id=self.run_id, engine=self.engine.name)
+
+    # -- bookkeeping -------------------------------------------------------------------
+    def _record(self, res: StepResult, started: dt.datetime, status: str = "success") -> None:
+        self.summary.steps.append(res)
+        self.lake.append(
+            tbl.OPS_RUNS,
+            pa.Table.from_pylist(
+                [
+                    {
+                        "run_id": self.run_id,
+                        "batch_id": self.run_id,
+                        "step": res.step,
+                        "source": "lake",
+                        "engine": self.engine.name,
+                        "profile": self.profile.name,
+                        "rows_in": res.rows_in,
+                        "rows_out": res.rows_out,
+                        "rows_quarantined": res.rows_quarantined,
+                        "rows_dead_letter": 0,
+                        "rows_duplicate": 0,
+                        "checksum": None,
+                        "started_at": started,
+                        "duration_s": round(res.seconds, 4),
+                        "status": status,
+                        "message": res.message,
+                    }
+                ]
+            ),
+        )
+        self.log.info(
+            "step_done",
+            step=res.step,
+            rows_in=res.rows_in,
+            rows_out=res.rows_out,
+            rows_quarantined=res.rows_quarantined,
+            seconds=round(res.seconds, 3),
+            status=status,
+            message=res.message,
+        )
+
+    # -- steps -------------------------------------------------------------------------
+    def silver_users(self) -> StepResult:
+        """Typed user-profile history; rebuilt whole when new profile batches arrive."""
+        t0 = time.perf_counter()
+        res = StepResult("silver_users")
+        pending = _pending_batches(self.engine, self.lake, tbl.BRONZE_USERS, "silver_users")
+        if not pending:
+            res.message = "no new profile batches"
+        else:
+            bronze = self.engine.read(self.lake, tbl.BRONZE_USERS)
+            out = self.engine.to_arrow(typed_profiles(bronze))
+            self.lake.replace_where(tbl.SILVER_USERS, out, None)
+            _checkpoint(self.lake, "silver_users", pending, self.run_id)
+            res.rows_in, res.rows_out = out.num_rows, out.num_rows
+            res.message = f"{len(pending)} new profile batch(es)"
+        res.seconds = time.perf_counter() - t0
+        return res
+
+    def silver_readings(self) -> StepResult:
+        """Bronze meter readings → `silver.meter_readings` + `silver.quarantine`."""
+        t0 = time.perf_counter()
+        res = StepResult("silver")
+        pending = _pending_batches(self.engine, self.lake, tbl.BRONZE_READINGS, "silver")
+        if not pending:
+            res.message = "no new bronze batches"
+            res.seconds = time.perf_counter() - t0
+            return res
+        bind_batch(batch_id=self.run_id)
+        bronze = self.engine.read(self.lake, tbl.BRONZE_READINGS)
+        new = bronze.filter(bronze._batch_id.isin(pending))
+        new = new.mutate(meter_id=new.meter_id.strip(), ts=parse_timestamp_utc(new.timestamp))
+        firsts = self.engine.to_arrow(
+            new.filter(new.ts.notnull()).group_by("meter_id").aggregate(first_ts=new.ts.min())
+        )
+        meters = firsts["meter_id"].to_pylist()
+        starts = [t for t in firsts["first_ts"].to_pylist() if t is not None]
+        since = min(starts) if starts else None
+
+        b = bronze.mutate(meter_id=bronze.meter_id.strip())
+        b = b.mutate(_ts=parse_timestamp_utc(b.timestamp))
+        in_scope = b._batch_id.isin(pending)
+        if since is not None:
+            lookback = since - dt.timedelta(hours=self.settings.lookback_hours)
+            in_scope = in_scope | (b.meter_id.isin(meters) & (b._ts >= lookback))
+        scope = b.filter(in_scope).drop("_ts")
+        years = [since.year if since else dt.date.today().year, dt.date.today().year]
+        holidays = uk_holidays(min(years) - 1, max(years) + 1)
+        classified = classify(scope, self.profile, holidays)
+        write = classified._batch_id.isin(pending)
+        if since is not None:
+            write = write | (classified.ts >= ibis.literal(since.replace(tzinfo=None)))
+        classified = classified.filter(write)
+
+        silver = self.engine.to_arrow(silver_rows(classified, self.run_id))
+        quarantine = self.engine.to_arrow(quarantine_rows(classified, self.run_id))
+
+        window = f"meter_id IN {sql_in(meters)} AND ts >= '{_iso(since)}'" if since else None
+        silver_pred = window or "false"
+        batches = f"_batch_id IN {sql_in(pending)}"
+        quarantine_pred = f"({window}) OR {batches}" if window else batches
+        self.lake.replace_where(tbl.SILVER_READINGS, silver, silver_pred)
+        self.lake.replace_where(tbl.SILVER_QUARANTINE, quarantine, quarantine_pred)
+        _checkpoint(self.lake, "silver", pending, self.run_id)
+
+        new_rows = int(pc.sum(pc.is_in(silver["_batch_id"], pa.array(pending))).as_py() or 0)
+        new_q = int(pc.sum(pc.is_in(quarantine["_batch_id"], pa.array(pending))).as_py() or 0)
+        res.rows_in = new_rows + new_q
+        res.rows_out = silver.num_rows
+        res.rows_quarantined = quarantine.num_rows
+        res.message = (
+            f"{len(pending)} new batch(es), {len(meters)} meter(s) from {since}; "
+            f"rewrote {silver.num_rows} silver + {quarantine.num_rows} quarantine rows"
+        )
+        res.seconds = time.perf_counter() - t0
+        return res
+
+    def gold_and_warehouse(self) -> list[StepResult]:
+        """Recompute gold for the dates touched by pending silver runs, then load the warehouse."""
+        t0 = time.perf_counter()
+        done = _checkpointed(self.lake, "gold")
+        ck = self.lake.read(tbl.OPS_CHECKPOINTS)
+        silver_runs = {
+            (r["run_id"], r["step"])
+            for r in ck.to_pylist()
+            if r["step"] in ("silver", "silver_users")
+        }
+        pending = sorted({run for run, _ in silver_runs if run not in done})
+        if not pending:
+            return [
+                StepResult("gold", message="silver unchanged"),
+                StepResult("warehouse", message="gold unchanged"),
+            ]
+        users_changed = any(step == "silver_users" and run in pending for run, step in silver_runs)
+        silver = self.engine.read(self.lake, tbl.SILVER_READINGS)
+        users = self.engine.read(self.lake, tbl.SILVER_USERS)
+        if users_changed:
+            dates_q = silver.select("date").distinct()
+        else:
+            quarantine = self.engine.read(self.lake, tbl.SILVER_QUARANTINE)
+            touched_s = silver.filter(silver._run_id.isin(pending)).select("date")
+            touched_q = quarantine.filter(
+                quarantine._run_id.isin(pending)
+                & quarantine.ts.notnull()
+                & ~quarantine.rules.contains("future_timestamp")
+            ).select(date=quarantine.ts.cast("timestamp").date())
+            dates_q = touched_s.union(touched_q).distinct()
+        dates = sorted(d for d in self.engine.to_arrow(dates_q)["date"].to_pylist() if d)
+
+        res = StepResult("gold", message=f"{len(dates)} date(s) recomputed")
+        wh_results: list[StepResult] = []
+        if dates:
+            s = silver.filter(silver.date.isin(dates))
+            channels = gold.meter_channels(users)
+            stats = self.engine.to_arrow(gold.hourly_meter_stats(s))
+            flow_expr = gold.energy_flow_hourly(s, channels)
+            flow = self.engine.to_arrow(flow_expr)
+            daily = self.engine.to_arrow(gold.daily_energy_balance(flow_expr))
+            peaks = self.engine.to_arrow(gold.peak_hours(s, channels))
+            pred = "date IN " + sql_in(d.isoformat() for d in dates)
+            for spec, data in (
+                (tbl.GOLD_HOURLY_METER, stats),
+                (tbl.GOLD_FLOW_HOURLY, flow),
+                (tbl.GOLD_DAILY_BALANCE, daily),
+                (tbl.GOLD_PEAK_HOURS, peaks),
+            ):
+                self.lake.replace_where(spec, data, pred)
+            res.rows_out = stats.num_rows + flow.num_rows + daily.num_rows + peaks.num_rows
+        res.seconds = time.perf_counter() - t0
+        t1 = time.perf_counter()
+        wh = load_warehouse(self.settings, dates, full_users=users_changed)
+        wh_results.append(
+            StepResult(
+                "warehouse",
+                rows_out=wh.fact_rows,
+                seconds=time.perf_counter() - t1,
+                message=wh.message,
+            )
+        )
+        _checkpoint(self.lake, "gold", pending, self.run_id)
+        return [res, *wh_results]
+
+    def run(self) -> RunSummary:
+        """All steps in order; each recorded in `ops.runs`."""
+        for step in (self.silver_users, self.silver_readings):
+            started = dt.datetime.now(dt.UTC)
+            self.progress(step.__name__)
+            self._record(step(), started)
+        started = dt.datetime.now(dt.UTC)
+        self.progress("gold")
+        for r in self.gold_and_warehouse():
+            self._record(r, started)
+        return self.summary
+
+
+def run_pipeline(
+    settings: Settings,
+    engine: Engine | None = None,
+    profile: str | None = None,
+    progress: Callable[[str], None] | None = None,
+) -> RunSummary:
+    """Process everything new in bronze; see the module docstring."""
+    p = Pipeline(settings, engine=engine, profile=profile, progress=progress)
+    try:
+        return p.run()
+    finally:
+        if engine is None:
+            p.engine.close()

@@ -1,0 +1,258 @@
+"""Meter and profile files: `read_*` does the file I/O, `parse_*` is pure (bytes in, tables out).
+
+Layouts (the header line must match, case-insensitive, surrounding spaces ignored):
+
+- `lcl`: `LCLid,tstp,energy(kWh/hh)` — Kaggle "Smart meters in London" half-hourly blocks;
+  energy in kWh per half hour, text that may be `Null`.
+- `meter-csv`: `meter_id,timestamp,value,unit` — unit W, watts, kW, kWh, Wh or empty.
+- `users`: the user-profile history written by `wattlake generate` (one row per version).
+
+A line that cannot be split into the layout's fields is a dead letter (line number, raw
+text, reason); everything else is kept as raw text for bronze.
+"""
+
+from __future__ import annotations
+
+import csv
+import gzip
+import hashlib
+import zlib
+from dataclasses import dataclass
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from wattlake.errors import InputError
+
+LAYOUTS: dict[str, tuple[str, ...]] = {
+    "lcl": ("LCLid", "tstp", "energy(kWh/hh)"),
+    "meter-csv": ("meter_id", "timestamp", "value", "unit"),
+    "users": (
+        "user_id",
+        "meter_id",
+        "pv_meter_id",
+        "user_type",
+        "panel_kwp",
+        "panel_tilt_deg",
+        "panel_azimuth_deg",
+        "latitude",
+        "longitude",
+        "tariff",
+        "acorn_group",
+        "effective_date",
+    ),
+}
+READING_FORMATS = ("lcl", "meter-csv")
+# Bronze column names for each layout's fields.
+BRONZE_FIELDS: dict[str, tuple[str, ...]] = {
+    "lcl": ("meter_id", "timestamp", "value"),
+    "meter-csv": ("meter_id", "timestamp", "value", "unit"),
+    "users": LAYOUTS["users"],
+}
+_USER_FLOATS = ("panel_kwp", "panel_tilt_deg", "panel_azimuth_deg", "latitude", "longitude")
+
+
+@dataclass(frozen=True)
+class ParsedFile:
+    """One input file split into good rows (raw text) and dead letters."""
+
+    source_file: str
+    fmt: str
+    checksum: str  # SHA-256 of the file's (decompressed) bytes, hex
+    rows: pa.Table  # the layout's bronze fields as strings + `_row_number` (line number)
+    dead: pa.Table  # line_number, raw_text, reason
+    lines: int  # data lines in the file (header excluded)
+
+
+def read_bytes(path: Path) -> bytes:
+    """The file's content, gunzipped when it is gzip; `InputError` for unusable files."""
+    if not path.exists():
+        raise InputError(f"{path}: no such file")
+    if path.is_dir():
+        raise InputError(f"{path}: is a directory (list its files or pass the directory alone)")
+    raw = path.read_bytes()
+    if raw[:2] == b"\x1f\x8b" or path.suffix == ".gz":
+        try:
+            raw = gzip.decompress(raw)
+        except (OSError, EOFError, zlib.error) as exc:
+            raise InputError(f"{path}: unreadable gzip ({exc})") from None
+    if not raw.strip():
+        raise InputError(f"{path}: file is empty")
+    return raw
+
+
+def header_of(data: bytes) -> tuple[str, ...]:
+    first = data.split(b"\n", 1)[0].decode("utf-8", errors="replace").strip().lstrip("\ufeff")
+    return tuple(f.strip() for f in first.split(","))
+
+
+def detect_format(data: bytes) -> str | None:
+    """The layout whose header the data starts with, or None."""
+    head = tuple(h.lower() for h in header_of(data))
+    for fmt, cols in LAYOUTS.items():
+        if head == tuple(c.lower() for c in cols):
+            return fmt
+    return None
+
+
+def check_format(data: bytes, fmt: str | None, name: str) -> str:
+    """Validate the header against `fmt` (or detect it); `InputError` when it does not fit."""
+    found = detect_format(data)
+    if fmt is None:
+        if found is None:
+            raise InputError(
+                f"{name}: unknown layout, header is '{','.join(header_of(data))}' "
+                f"(give --format; known: {', '.join(LAYOUTS)})"
+            )
+        return found
+    if fmt not in LAYOUTS:
+        raise InputError(f"unknown format '{fmt}' (known: {', '.join(LAYOUTS)})")
+    if found != fmt:
+        raise InputError(
+            f"{name}: not the {fmt} layout: header is '{','.join(header_of(data))}', "
+            f"expected '{','.join(LAYOUTS[fmt])}'"
+        )
+    return fmt
+
+
+def _decode_lines(data: bytes) -> tuple[list[str], dict[int, str]]:
+    """Split into text lines; lines that are not UTF-8 are returned separately (index→repr)."""
+    bad: dict[int, str] = {}
+    try:
+        lines = data.decode("utf-8").split("\n")
+    except UnicodeDecodeError:
+        lines = []
+        for i, raw in enumerate(data.split(b"\n")):
+            try:
+                lines.append(raw.decode("utf-8"))
+            except UnicodeDecodeError:
+                bad[i] = raw.decode("utf-8", errors="backslashreplace")
+                lines.append("")
+    return lines, bad
+
+
+def parse_lines(data: bytes, fmt: str, name: str) -> ParsedFile:
+    """Pure parser: header checked, each data line either a row of raw fields or a dead letter."""
+    fmt = check_format(data, fmt, name)
+    fields = BRONZE_FIELDS[fmt]
+    n_fields = len(LAYOUTS[fmt])
+    lines, bad_utf8 = _decode_lines(data)
+    body = lines[1:]
+    if body and body[-1].strip() == "":
+        body = body[:-1]  # the final newline
+    body = [s[:-1] if s.endswith("\r") else s for s in body]
+    first_line = 2  # the header is line 1
+
+    dead_ln: list[int] = []
+    dead_raw: list[str] = []
+    dead_reason: list[str] = []
+
+    def dead(ln: int, raw: str, reason: str) -> None:
+        dead_ln.append(ln)
+        dead_raw.append(raw)
+        dead_reason.append(reason)
+
+    arr = pa.array(body, pa.string())
+    line_no = pa.array(range(first_line, first_line + len(body)), pa.int64())
+    quoted = pc.match_substring(arr, '"')
+    parts = pc.split_pattern(arr, ",")
+    counts = pc.list_value_length(parts)
+    simple_ok = pc.and_(pc.equal(counts, n_fields), pc.invert(quoted))
+
+    # Lines with quotes go through the csv module (rare in meter exports).
+    extra_rows: list[list[str]] = []
+    extra_ln: list[int] = []
+    for i in pc.indices_nonzero(quoted).to_pylist():
+        rec = next(csv.reader([body[i]]), [])
+        if len(rec) == n_fields:
+            extra_rows.append(rec)
+            extra_ln.append(i + first_line)
+        else:
+            dead(i + first_line, body[i], f"expected {n_fields} fields, got {len(rec)}")
+    for i in pc.indices_nonzero(pc.and_(pc.invert(simple_ok), pc.invert(quoted))).to_pylist():
+        idx = i + 1  # index into `lines`
+        if idx in bad_utf8:
+            dead(i + first_line, bad_utf8[idx], "not valid UTF-8")
+        elif body[i].strip() == "":
+            dead(i + first_line, body[i], "empty line")
+        else:
+            dead(i + first_line, body[i], f"expected {n_fields} fields, got {counts[i].as_py()}")
+
+    good = parts.filter(simple_ok)
+    cols = {f: pc.utf8_trim_whitespace(pc.list_element(good, j)) for j, f in enumerate(fields)}
+    table = pa.table({**cols, "_row_number": line_no.filter(simple_ok)})
+    if extra_rows:
+        extra = pa.table(
+            {
+                **{f: pa.array([r[j].strip() for r in extra_rows]) for j, f in enumerate(fields)},
+                "_row_number": pa.array(extra_ln, pa.int64()),
+            }
+        )
+        table = pa.concat_tables([table, extra]).sort_by("_row_number")
+
+    # A reading without a meter id cannot be attributed to anything: dead letter.
+    key = "user_id" if fmt == "users" else "meter_id"
+    no_key = pc.equal(pc.utf8_length(table[key]), 0)
+    for ln in table["_row_number"].filter(no_key).to_pylist():
+        dead(ln, body[ln - first_line], f"empty {key}")
+    table = table.filter(pc.invert(no_key))
+    if fmt == "users":
+        table = _check_user_types(table, body, first_line, dead)
+    if "unit" in table.column_names:  # empty unit means "not given"
+        table = table.set_column(
+            table.schema.get_field_index("unit"),
+            "unit",
+            pc.if_else(pc.equal(table["unit"], ""), pa.scalar(None, pa.string()), table["unit"]),
+        )
+
+    dead_tbl = pa.table(
+        {
+            "line_number": pa.array(dead_ln, pa.int64()),
+            "raw_text": pa.array(dead_raw, pa.string()),
+            "reason": pa.array(dead_reason, pa.string()),
+        }
+    ).sort_by("line_number")
+    return ParsedFile(
+        source_file=name,
+        fmt=fmt,
+        checksum=hashlib.sha256(data).hexdigest(),
+        rows=table,
+        dead=dead_tbl,
+        lines=len(body),
+    )
+
+
+def _check_user_types(table: pa.Table, body: list[str], first_line: int, dead) -> pa.Table:  # type: ignore[no-untyped-def]
+    """Profile rows whose numbers or date do not parse are dead letters (reason names the field)."""
+    keep = pa.array([True] * table.num_rows)
+    for col in (*_USER_FLOATS, "effective_date"):
+        target = pa.date32() if col == "effective_date" else pa.float64()
+        values = table[col]
+        ok = []
+        for v in values.to_pylist():
+            try:
+                pa.scalar(v).cast(target)
+                ok.append(True)
+            except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+                ok.append(v == "" and col != "effective_date" and col != "panel_kwp")
+        ok_arr = pa.array(ok)
+        bad = pc.and_(keep, pc.invert(ok_arr))
+        for ln in table["_row_number"].filter(bad).to_pylist():
+            dead(ln, body[ln - first_line], f"{col} is not a valid {target}")
+        keep = pc.and_(keep, ok_arr)
+    return table.filter(keep)
+
+
+def expand_paths(paths: list[Path]) -> list[Path]:
+    """Files named directly, plus the regular files inside named directories (sorted)."""
+    out: list[Path] = []
+    for p in paths:
+        if p.is_dir():
+            files = sorted(f for f in p.rglob("*") if f.is_file() and not f.name.startswith("."))
+            if not files:
+                raise InputError(f"{p}: directory has no files")
+            out.extend(files)
+        else:
+            out.append(p)
+    return out

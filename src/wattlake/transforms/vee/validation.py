@@ -1,0 +1,70 @@
+"""Validation rules: each takes a table and the profile and adds one or two `r_*` columns."""
+
+from __future__ import annotations
+
+import ibis
+import ibis.expr.types as ir
+
+from wattlake.transforms.vee.profile import VeeProfile
+from wattlake.transforms.vee.rules import column
+
+
+def check_parsed(t: ir.Table, profile: VeeProfile) -> ir.Table:
+    """`ts_unparseable` when `ts` is NULL, `value_missing` when `value_num` is NULL."""
+    return t.mutate(
+        **{column("ts_unparseable"): t.ts.isnull(), column("value_missing"): t.value_num.isnull()}
+    )
+
+
+def physical_limits(t: ir.Table, profile: VeeProfile) -> ir.Table:
+    """`negative` below 0 kW, `above_max` above `profile.max_kw` (kW)."""
+    return t.mutate(
+        **{
+            column("negative"): (t.kw < 0).fill_null(False),
+            column("above_max"): (t.kw > profile.max_kw).fill_null(False),
+        }
+    )
+
+
+def future_timestamp(t: ir.Table, profile: VeeProfile) -> ir.Table:
+    """`future_timestamp`: the interval starts after the file arrived (`_ingested_at`).
+
+    File loads are historical: any reading later than its arrival is impossible.
+    """
+    arrived = t._ingested_at.cast("timestamp")
+    return t.mutate(**{column("future_timestamp"): (t.ts > arrived).fill_null(False)})
+
+
+def duplicate_conflict(t: ir.Table, profile: VeeProfile) -> ir.Table:
+    """`duplicate_conflict`: a later-arriving reading for an interval that already has one.
+
+    The first to arrive (by `_ingested_at`, `_batch_id`, `_row_number`) is settled; exact
+    re-sends never get this far (bronze keeps one row per `_record_id`).
+    """
+    w = ibis.window(
+        group_by=[t.meter_id, t.ts], order_by=[t._ingested_at, t._batch_id, t._row_number]
+    )
+    rank = ibis.row_number().over(w)
+    return t.mutate(**{column("duplicate_conflict"): t.ts.notnull() & (rank > 0)})
+
+
+def rate_of_change(t: ir.Table, profile: VeeProfile) -> ir.Table:
+    """`rate_of_change_spike`/`_drop`: power vs the meter's previous interval.
+
+    Compared only when the previous interval (exactly `interval_minutes` earlier) has a
+    reading of at least `roc_min_base_kw`; spike when kW > prev × (1 + spike%/100), drop when
+    kW < prev × (1 − drop%/100). Apply to rows that survived the rejecting rules.
+    """
+    w = ibis.window(group_by=t.meter_id, order_by=t.ts)
+    prev_kw = t.kw.lag().over(w)
+    prev_ts = t.ts.lag().over(w)
+    adjacent = prev_ts == t.ts - ibis.interval(minutes=profile.interval_minutes)
+    base = adjacent & (prev_kw >= profile.roc_min_base_kw)
+    spike = base & (t.kw > prev_kw * (1 + profile.roc_spike_pct / 100.0))
+    drop = base & (t.kw < prev_kw * (1 - profile.roc_drop_pct / 100.0))
+    return t.mutate(
+        **{
+            column("rate_of_change_spike"): spike.fill_null(False),
+            column("rate_of_change_drop"): drop.fill_null(False),
+        }
+    )
