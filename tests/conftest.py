@@ -1,0 +1,64 @@
+"""Shared fixtures. Spark tests need PySpark + Java; CI sets WATTLAKE_REQUIRE_SPARK=1 so a
+missing Spark fails instead of skipping."""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from wattlake.config import Settings, load_settings
+from wattlake.engine import DuckDBEngine, Engine
+from wattlake.logs import configure_logging
+
+_exit_status = 0
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> Settings:
+    s = load_settings(home=tmp_path / "home")
+    configure_logging(s.home / "logs")
+    return s
+
+
+@pytest.fixture(scope="session")
+def duck() -> Iterator[Engine]:
+    eng = DuckDBEngine()
+    yield eng
+    eng.close()
+
+
+@pytest.fixture(scope="session")
+def spark() -> Engine:
+    try:
+        import pyspark  # noqa: F401
+    except ImportError:
+        if os.environ.get("WATTLAKE_REQUIRE_SPARK") == "1":
+            raise
+        pytest.skip("pyspark not installed (pip install 'wattlake[spark]')")
+    from wattlake.engine import SparkEngine
+
+    return SparkEngine("local[2]")
+
+
+def write(path: Path, text: str) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text)
+    return path
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    global _exit_status
+    _exit_status = int(exitstatus)
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_unconfigure(config: pytest.Config) -> None:
+    # delta-rs' runtime threads can abort CPython's teardown (SIGABRT) after all tests
+    # have passed; leave with pytest's own status once its summary has been printed.
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(_exit_status)
