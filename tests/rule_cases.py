@@ -31,119 +31,323 @@ def c(*rows: tuple[str, str | None, str | None], **kw: Any) -> Case:
 CASES = [
     # --- worked examples of the seeds ---------------------------------------------------
     pytest.param(
-        c(("2024-03-15T14:00:00", "1250", "W"),
-          expect={"kw": 1.25, "kwh": 0.625, "quality_score": 95, "quality_grade": "A",
-                  "quarantined": False, "is_peak": False, "season": "SPRING"},
-          rules={"unit_converted"}),
+        c(
+            ("2024-03-15T14:00:00", "1250", "W"),
+            expect={
+                "kw": 1.25,
+                "kwh": 0.625,
+                "quality_score": 95,
+                "quality_grade": "A",
+                "quarantined": False,
+                "is_peak": False,
+                "season": "SPRING",
+            },
+            rules={"unit_converted"},
+        ),
         id="greenstream_1250W_score95",
     ),
     pytest.param(
-        c(("2024-03-15T18:45:00", "3250", "W"),
-          expect={"kw": 3.25, "is_peak": True, "season": "SPRING", "quarantined": False}),
+        c(
+            ("2024-03-15T18:45:00", "3250", "W"),
+            expect={"kw": 3.25, "is_peak": True, "season": "SPRING", "quarantined": False},
+        ),
         id="greenstream_3250W_peak_spring",
     ),
     # --- units ----------------------------------------------------------------------------
-    pytest.param(c(("2024-03-15T14:00:00", "2.5", "kW"),
-                   expect={"kw": 2.5, "kwh": 1.25, "quality_score": 100}),
-                 id="kw_no_conversion"),
-    pytest.param(c(("2024-03-15T14:00:00", "0.5", "kWh"),
-                   expect={"kw": 1.0, "kwh": 0.5, "quality_score": 100}),
-                 id="kwh_per_half_hour_to_kw"),
-    pytest.param(c(("2024-03-15T14:00:00", "500", "Wh"), expect={"kwh": 0.5, "kw": 1.0},
-                   rules={"unit_converted"}), id="wh_to_kwh"),
-    pytest.param(c(("2024-03-15T14:00:00", "1500", "watts"), expect={"kw": 1.5},
-                   rules={"unit_converted"}), id="watts_word"),
-    pytest.param(c(("2024-03-15T14:00:00", "1.5", " KW "), expect={"kw": 1.5}),
-                 id="unit_case_and_spaces"),
-    pytest.param(c(("2024-03-15T14:00:00", "9.99", None), expect={"kw": 9.99},
-                   rules={"unit_converted"}), id="missing_unit_below_10_is_kw"),
-    pytest.param(c(("2024-03-15T14:00:00", "1000.5", None), expect={"kw": 1.0005},
-                   rules={"unit_converted"}), id="missing_unit_above_1000_is_w"),
-    pytest.param(c(("2024-03-15T14:00:00", "10", None), expect={"quarantined": True},
-                   rules={"unit_ambiguous"}), id="missing_unit_exactly_10_ambiguous"),
-    pytest.param(c(("2024-03-15T14:00:00", "1000", None), expect={"quarantined": True},
-                   rules={"unit_ambiguous"}), id="missing_unit_exactly_1000_ambiguous"),
-    pytest.param(c(("2024-03-15T14:00:00", "230", "V"), expect={"quarantined": True},
-                   rules={"unit_invalid"}), id="volts_rejected"),
-    pytest.param(c(("2024-03-15T14:00:00", "1.23456789", "kW"), expect={"kw": 1.2346}),
-                 id="four_decimals"),
-    pytest.param(c(("2012-10-12 00:30:00.0000000", "0.219", None), fmt="lcl",
-                   expect={"kwh": 0.219, "kw": 0.438, "quality_score": 100}),
-                 id="lcl_kwh_per_half_hour"),
-    pytest.param(c(("2012-10-12 00:30:00.0000000", "Null", None), fmt="lcl",
-                   expect={"quarantined": True}, rules={"value_missing"}),
-                 id="lcl_null_value"),
+    pytest.param(
+        c(
+            ("2024-03-15T14:00:00", "2.5", "kW"),
+            expect={"kw": 2.5, "kwh": 1.25, "quality_score": 100},
+        ),
+        id="kw_no_conversion",
+    ),
+    pytest.param(
+        c(
+            ("2024-03-15T14:00:00", "0.5", "kWh"),
+            expect={"kw": 1.0, "kwh": 0.5, "quality_score": 100},
+        ),
+        id="kwh_per_half_hour_to_kw",
+    ),
+    pytest.param(
+        c(
+            ("2024-03-15T14:00:00", "500", "Wh"),
+            expect={"kwh": 0.5, "kw": 1.0},
+            rules={"unit_converted"},
+        ),
+        id="wh_to_kwh",
+    ),
+    pytest.param(
+        c(("2024-03-15T14:00:00", "1500", "watts"), expect={"kw": 1.5}, rules={"unit_converted"}),
+        id="watts_word",
+    ),
+    pytest.param(
+        c(("2024-03-15T14:00:00", "1.5", " KW "), expect={"kw": 1.5}), id="unit_case_and_spaces"
+    ),
+    pytest.param(
+        c(("2024-03-15T14:00:00", "9.99", None), expect={"kw": 9.99}, rules={"unit_converted"}),
+        id="missing_unit_below_10_is_kw",
+    ),
+    pytest.param(
+        c(("2024-03-15T14:00:00", "1000.5", None), expect={"kw": 1.0005}, rules={"unit_converted"}),
+        id="missing_unit_above_1000_is_w",
+    ),
+    pytest.param(
+        c(
+            ("2024-03-15T14:00:00", "10", None),
+            expect={"quarantined": True},
+            rules={"unit_ambiguous"},
+        ),
+        id="missing_unit_exactly_10_ambiguous",
+    ),
+    pytest.param(
+        c(
+            ("2024-03-15T14:00:00", "1000", None),
+            expect={"quarantined": True},
+            rules={"unit_ambiguous"},
+        ),
+        id="missing_unit_exactly_1000_ambiguous",
+    ),
+    pytest.param(
+        c(
+            ("2024-03-15T14:00:00", "230", "V"),
+            expect={"quarantined": True},
+            rules={"unit_invalid"},
+        ),
+        id="volts_rejected",
+    ),
+    pytest.param(
+        c(("2024-03-15T14:00:00", "1.23456789", "kW"), expect={"kw": 1.2346}), id="four_decimals"
+    ),
+    pytest.param(
+        c(
+            ("2012-10-12 00:30:00.0000000", "0.219", None),
+            fmt="lcl",
+            expect={"kwh": 0.219, "kw": 0.438, "quality_score": 100},
+        ),
+        id="lcl_kwh_per_half_hour",
+    ),
+    pytest.param(
+        c(
+            ("2012-10-12 00:30:00.0000000", "Null", None),
+            fmt="lcl",
+            expect={"quarantined": True},
+            rules={"value_missing"},
+        ),
+        id="lcl_null_value",
+    ),
     # --- values and timestamps --------------------------------------------------------------
-    pytest.param(c(("2024-03-15T14:00:00", "abc", "kW"), expect={"quarantined": True},
-                   rules={"value_missing"}), id="non_numeric_value"),
-    pytest.param(c(("2024-03-15T14:00:00", "nan", "kW"), expect={"quarantined": True},
-                   rules={"value_missing"}), id="nan_value"),
-    pytest.param(c(("2024-03-15T14:00:00", "inf", "kW"), expect={"quarantined": True},
-                   rules={"value_missing"}), id="infinite_value"),
-    pytest.param(c(("2024-02-30T14:00:00", "1", "kW"), expect={"quarantined": True},
-                   rules={"ts_unparseable"}), id="impossible_date"),
-    pytest.param(c(("15/03/2024 14:00", "1", "kW"), expect={"quarantined": True},
-                   rules={"ts_unparseable"}), id="non_iso_timestamp"),
-    pytest.param(c(("2024-03-15T15:00:00+01:00", "1", "kW"),
-                   expect={"hour": 14, "quarantined": False}), id="offset_converted_to_utc"),
-    pytest.param(c(("2024-03-15T09:00:00-0500", "1", "kW"), expect={"hour": 14}),
-                 id="negative_offset_no_colon"),
+    pytest.param(
+        c(
+            ("2024-03-15T14:00:00", "abc", "kW"),
+            expect={"quarantined": True},
+            rules={"value_missing"},
+        ),
+        id="non_numeric_value",
+    ),
+    pytest.param(
+        c(
+            ("2024-03-15T14:00:00", "nan", "kW"),
+            expect={"quarantined": True},
+            rules={"value_missing"},
+        ),
+        id="nan_value",
+    ),
+    pytest.param(
+        c(
+            ("2024-03-15T14:00:00", "inf", "kW"),
+            expect={"quarantined": True},
+            rules={"value_missing"},
+        ),
+        id="infinite_value",
+    ),
+    pytest.param(
+        c(
+            ("2024-02-30T14:00:00", "1", "kW"),
+            expect={"quarantined": True},
+            rules={"ts_unparseable"},
+        ),
+        id="impossible_date",
+    ),
+    pytest.param(
+        c(("15/03/2024 14:00", "1", "kW"), expect={"quarantined": True}, rules={"ts_unparseable"}),
+        id="non_iso_timestamp",
+    ),
+    pytest.param(
+        c(("2024-03-15T15:00:00+01:00", "1", "kW"), expect={"hour": 14, "quarantined": False}),
+        id="offset_converted_to_utc",
+    ),
+    pytest.param(
+        c(("2024-03-15T09:00:00-0500", "1", "kW"), expect={"hour": 14}),
+        id="negative_offset_no_colon",
+    ),
     pytest.param(c(("2024-03-15T14:00:00Z", "1", "kW"), expect={"hour": 14}), id="zulu"),
-    pytest.param(c(("2024-06-01T00:00:00Z", "1", "kW"), expect={"quarantined": False},
-                   not_rules={"future_timestamp"}), id="at_arrival_not_future"),
-    pytest.param(c(("2024-06-01T00:30:00Z", "1", "kW"), expect={"quarantined": True},
-                   rules={"future_timestamp"}), id="after_arrival_future"),
-    pytest.param(c(("2013-01-01T00:00:00Z", "1", "kW"), expect={"quarantined": False},
-                   not_rules={"future_timestamp"}), id="old_history_not_flagged"),
+    pytest.param(
+        c(
+            ("2024-06-01T00:00:00Z", "1", "kW"),
+            expect={"quarantined": False},
+            not_rules={"future_timestamp"},
+        ),
+        id="at_arrival_not_future",
+    ),
+    pytest.param(
+        c(
+            ("2024-06-01T00:30:00Z", "1", "kW"),
+            expect={"quarantined": True},
+            rules={"future_timestamp"},
+        ),
+        id="after_arrival_future",
+    ),
+    pytest.param(
+        c(
+            ("2013-01-01T00:00:00Z", "1", "kW"),
+            expect={"quarantined": False},
+            not_rules={"future_timestamp"},
+        ),
+        id="old_history_not_flagged",
+    ),
     # --- physical limits -----------------------------------------------------------------------
-    pytest.param(c(("2024-03-15T14:00:00", "-0.001", "kW"), expect={"quarantined": True},
-                   rules={"negative"}), id="negative"),
-    pytest.param(c(("2024-03-15T14:00:00", "0", "kW"), expect={"quarantined": False},
-                   not_rules={"negative"}), id="zero_is_valid"),
-    pytest.param(c(("2024-03-15T14:00:00", "20", "kW"), expect={"quarantined": False},
-                   not_rules={"above_max"}), id="exactly_20kw_ok"),
-    pytest.param(c(("2024-03-15T14:00:00", "20.0001", "kW"), expect={"quarantined": True},
-                   rules={"above_max"}), id="above_20kw"),
-    pytest.param(c(("2024-03-15T14:00:00", "25000", "W"), expect={"quarantined": True},
-                   rules={"above_max", "unit_converted"}), id="above_20kw_after_conversion"),
+    pytest.param(
+        c(
+            ("2024-03-15T14:00:00", "-0.001", "kW"),
+            expect={"quarantined": True},
+            rules={"negative"},
+        ),
+        id="negative",
+    ),
+    pytest.param(
+        c(
+            ("2024-03-15T14:00:00", "0", "kW"),
+            expect={"quarantined": False},
+            not_rules={"negative"},
+        ),
+        id="zero_is_valid",
+    ),
+    pytest.param(
+        c(
+            ("2024-03-15T14:00:00", "20", "kW"),
+            expect={"quarantined": False},
+            not_rules={"above_max"},
+        ),
+        id="exactly_20kw_ok",
+    ),
+    pytest.param(
+        c(
+            ("2024-03-15T14:00:00", "20.0001", "kW"),
+            expect={"quarantined": True},
+            rules={"above_max"},
+        ),
+        id="above_20kw",
+    ),
+    pytest.param(
+        c(
+            ("2024-03-15T14:00:00", "25000", "W"),
+            expect={"quarantined": True},
+            rules={"above_max", "unit_converted"},
+        ),
+        id="above_20kw_after_conversion",
+    ),
     # --- duplicates -----------------------------------------------------------------------------
-    pytest.param(c(("2024-03-15T14:00:00", "1", "kW"), ("2024-03-15T14:00:00", "2", "kW"),
-                   expect={"quarantined": True, "kw": 2.0}, rules={"duplicate_conflict"}),
-                 id="later_conflicting_duplicate"),
-    pytest.param(c(("2024-03-15T15:00:00+01:00", "1", "kW"), ("2024-03-15T14:00:00Z", "3", "kW"),
-                   expect={"quarantined": True}, rules={"duplicate_conflict"}),
-                 id="duplicate_after_utc_normalisation"),
+    pytest.param(
+        c(
+            ("2024-03-15T14:00:00", "1", "kW"),
+            ("2024-03-15T14:00:00", "2", "kW"),
+            expect={"quarantined": True, "kw": 2.0},
+            rules={"duplicate_conflict"},
+        ),
+        id="later_conflicting_duplicate",
+    ),
+    pytest.param(
+        c(
+            ("2024-03-15T15:00:00+01:00", "1", "kW"),
+            ("2024-03-15T14:00:00Z", "3", "kW"),
+            expect={"quarantined": True},
+            rules={"duplicate_conflict"},
+        ),
+        id="duplicate_after_utc_normalisation",
+    ),
     # --- rate of change -------------------------------------------------------------------------
-    pytest.param(c(("2024-03-15T14:00:00", "1", "kW"), ("2024-03-15T14:30:00", "6.01", "kW"),
-                   expect={"quality_score": 80, "quality_grade": "B", "quarantined": False},
-                   rules={"rate_of_change_spike"}), id="spike_above_500pct"),
-    pytest.param(c(("2024-03-15T14:00:00", "1", "kW"), ("2024-03-15T14:30:00", "6", "kW"),
-                   not_rules={"rate_of_change_spike"}), id="exactly_500pct_not_spike"),
-    pytest.param(c(("2024-03-15T14:00:00", "1", "kW"), ("2024-03-15T14:30:00", "0.09", "kW"),
-                   rules={"rate_of_change_drop"}), id="drop_below_minus_90pct"),
-    pytest.param(c(("2024-03-15T14:00:00", "1", "kW"), ("2024-03-15T14:30:00", "0.1", "kW"),
-                   not_rules={"rate_of_change_drop"}), id="exactly_minus_90pct_not_drop"),
-    pytest.param(c(("2024-03-15T13:00:00", "1", "kW"), ("2024-03-15T14:30:00", "9", "kW"),
-                   not_rules={"rate_of_change_spike"}), id="roc_needs_adjacent_interval"),
-    pytest.param(c(("2024-03-15T14:00:00", "0.05", "kW"), ("2024-03-15T14:30:00", "3", "kW"),
-                   not_rules={"rate_of_change_spike"}), id="roc_ignores_tiny_base"),
-    pytest.param(c(("2024-03-15T14:00:00", "-1", "kW"), ("2024-03-15T14:30:00", "3", "kW"),
-                   not_rules={"rate_of_change_spike"}, expect={"quarantined": False}),
-                 id="roc_skips_rejected_previous"),
-    pytest.param(c(("2024-03-15T14:00:00", "1000", "W"), ("2024-03-15T14:30:00", "7000", "W"),
-                   expect={"quality_score": 75, "quality_grade": "B"},
-                   rules={"unit_converted", "rate_of_change_spike"}),
-                 id="converted_and_spike_score_75"),
+    pytest.param(
+        c(
+            ("2024-03-15T14:00:00", "1", "kW"),
+            ("2024-03-15T14:30:00", "6.01", "kW"),
+            expect={"quality_score": 80, "quality_grade": "B", "quarantined": False},
+            rules={"rate_of_change_spike"},
+        ),
+        id="spike_above_500pct",
+    ),
+    pytest.param(
+        c(
+            ("2024-03-15T14:00:00", "1", "kW"),
+            ("2024-03-15T14:30:00", "6", "kW"),
+            not_rules={"rate_of_change_spike"},
+        ),
+        id="exactly_500pct_not_spike",
+    ),
+    pytest.param(
+        c(
+            ("2024-03-15T14:00:00", "1", "kW"),
+            ("2024-03-15T14:30:00", "0.09", "kW"),
+            rules={"rate_of_change_drop"},
+        ),
+        id="drop_below_minus_90pct",
+    ),
+    pytest.param(
+        c(
+            ("2024-03-15T14:00:00", "1", "kW"),
+            ("2024-03-15T14:30:00", "0.1", "kW"),
+            not_rules={"rate_of_change_drop"},
+        ),
+        id="exactly_minus_90pct_not_drop",
+    ),
+    pytest.param(
+        c(
+            ("2024-03-15T13:00:00", "1", "kW"),
+            ("2024-03-15T14:30:00", "9", "kW"),
+            not_rules={"rate_of_change_spike"},
+        ),
+        id="roc_needs_adjacent_interval",
+    ),
+    pytest.param(
+        c(
+            ("2024-03-15T14:00:00", "0.05", "kW"),
+            ("2024-03-15T14:30:00", "3", "kW"),
+            not_rules={"rate_of_change_spike"},
+        ),
+        id="roc_ignores_tiny_base",
+    ),
+    pytest.param(
+        c(
+            ("2024-03-15T14:00:00", "-1", "kW"),
+            ("2024-03-15T14:30:00", "3", "kW"),
+            not_rules={"rate_of_change_spike"},
+            expect={"quarantined": False},
+        ),
+        id="roc_skips_rejected_previous",
+    ),
+    pytest.param(
+        c(
+            ("2024-03-15T14:00:00", "1000", "W"),
+            ("2024-03-15T14:30:00", "7000", "W"),
+            expect={"quality_score": 75, "quality_grade": "B"},
+            rules={"unit_converted", "rate_of_change_spike"},
+        ),
+        id="converted_and_spike_score_75",
+    ),
     # --- calendar ---------------------------------------------------------------------------------
-    pytest.param(c(("2024-03-16T10:00:00", "1", "kW"),
-                   expect={"is_weekend": True, "day_of_week": 5}), id="saturday"),
-    pytest.param(c(("2024-12-25T10:00:00", "1", "kW"), expect={"is_holiday": True,
-                                                               "season": "WINTER"}),
-                 id="christmas_holiday_winter"),
-    pytest.param(c(("2024-03-15T21:00:00", "1", "kW"), expect={"is_peak": False}),
-                 id="peak_ends_at_21"),
-    pytest.param(c(("2024-03-15T17:00:00", "1", "kW"), expect={"is_peak": True}),
-                 id="peak_starts_at_17"),
+    pytest.param(
+        c(("2024-03-16T10:00:00", "1", "kW"), expect={"is_weekend": True, "day_of_week": 5}),
+        id="saturday",
+    ),
+    pytest.param(
+        c(("2024-12-25T10:00:00", "1", "kW"), expect={"is_holiday": True, "season": "WINTER"}),
+        id="christmas_holiday_winter",
+    ),
+    pytest.param(
+        c(("2024-03-15T21:00:00", "1", "kW"), expect={"is_peak": False}), id="peak_ends_at_21"
+    ),
+    pytest.param(
+        c(("2024-03-15T17:00:00", "1", "kW"), expect={"is_peak": True}), id="peak_starts_at_17"
+    ),
 ]
 
 

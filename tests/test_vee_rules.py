@@ -11,11 +11,11 @@ import pytest
 
 from rule_cases import CASES, Case, bronze_table
 from wattlake.engine import Engine
+from wattlake.errors import InputError
 from wattlake.transforms.calendar import uk_holidays
 from wattlake.transforms.silver import classify
 from wattlake.transforms.vee.profile import PROFILES, VeeProfile, get_profile
 from wattlake.transforms.vee.rules import ALL_RULES
-from wattlake.errors import InputError
 
 ALL_CASES: list[Case] = [p.values[0] for p in CASES]
 
@@ -23,8 +23,11 @@ ALL_CASES: list[Case] = [p.values[0] for p in CASES]
 def classify_cases(engine: Engine) -> dict[int, dict[str, Any]]:
     """Last row of every case, keyed by case index."""
     bronze = bronze_table(ALL_CASES)
-    table = engine.con.create_table("rule_cases", bronze, overwrite=True) \
-        if engine.name == "duckdb" else _spark_table(engine, bronze)
+    table = (
+        engine.con.create_table("rule_cases", bronze, overwrite=True)
+        if engine.name == "duckdb"
+        else _spark_table(engine, bronze)
+    )
     out = engine.to_arrow(classify(table, get_profile("greenstream"), uk_holidays(2012, 2024)))
     last: dict[int, dict[str, Any]] = {}
     for row in sorted(out.to_pylist(), key=lambda r: (r["meter_id"], r["_row_number"])):

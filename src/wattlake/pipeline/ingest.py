@@ -75,7 +75,7 @@ def _with_lineage(parsed: ParsedFile, batch_id: str, now: datetime) -> pa.Table:
     else:
         unit = "coalesce(unit, '')" if "unit" in rows.column_names else "''"
         key_sql = f"concat_ws('|', meter_id, timestamp, value, {unit})"
-    rid = con.execute(f"SELECT sha256({key_sql}) AS r FROM rows").fetch_arrow_table()["r"]
+    rid = con.execute(f"SELECT sha256({key_sql}) AS r FROM rows").to_arrow_table()["r"]
     con.close()
     out = rows.append_column("_record_id", rid)
     out = out.append_column("_batch_id", pa.array([batch_id] * n, pa.string()))
