@@ -21,7 +21,7 @@ from wattlake.config import Settings
 from wattlake.errors import InputError
 from wattlake.lake import tables as tbl
 from wattlake.lake.tables import Lake
-from wattlake.logs import bind_batch, get_logger
+from wattlake.logs import bind_batch, clear_context, get_logger
 from wattlake.sources.files import ParsedFile, expand_paths, parse_lines, read_bytes
 
 
@@ -112,6 +112,8 @@ def ingest_files(
     now = now or datetime.now(UTC)
     lake = Lake(settings.home)
     run_id = "ingest-" + uuid.uuid4().hex[:12]
+    clear_context()
+    bind_batch(batch_id=run_id)
     log = get_logger(run_id=run_id, step="ingest")
     files = expand_paths(paths)
     if not files:
@@ -194,6 +196,7 @@ def ingest_files(
         if progress:
             progress(pf.source_file)
 
+    bind_batch(batch_id=run_id)
     # 2. Write: bronze (MERGE on _record_id), then dead letters, manifest, runs.
     for qualified, parts in landing.items():
         spec = tbl.BRONZE_USERS if qualified == tbl.BRONZE_USERS.qualified else tbl.BRONZE_READINGS

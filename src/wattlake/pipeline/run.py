@@ -26,7 +26,7 @@ from wattlake.config import Settings
 from wattlake.engine import Engine, make_engine
 from wattlake.lake import tables as tbl
 from wattlake.lake.tables import Lake, sql_in
-from wattlake.logs import bind_batch, get_logger
+from wattlake.logs import bind_batch, clear_context, get_logger
 from wattlake.transforms import gold
 from wattlake.transforms.calendar import uk_holidays
 from wattlake.transforms.parse import parse_timestamp_utc
@@ -103,6 +103,8 @@ class Pipeline:
         self.run_id = "run-" + uuid.uuid4().hex[:12]
         self.summary = RunSummary(self.run_id, self.engine.name, self.profile.name)
         self.progress = progress or (lambda _s: None)
+        clear_context()
+        bind_batch(batch_id=self.run_id)
         self.log = get_logger(run_id=self.run_id, engine=self.engine.name)
 
     # -- bookkeeping -------------------------------------------------------------------
@@ -171,7 +173,6 @@ class Pipeline:
             res.message = "no new bronze batches"
             res.seconds = time.perf_counter() - t0
             return res
-        bind_batch(batch_id=self.run_id)
         bronze = self.engine.read(self.lake, tbl.BRONZE_READINGS)
         new = bronze.filter(bronze._batch_id.isin(pending))
         new = new.mutate(meter_id=new.meter_id.strip(), ts=parse_timestamp_utc(new.timestamp))

@@ -1,0 +1,150 @@
+"""The CLI as a user runs it: exit codes, one-line errors, outputs."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from conftest import write
+
+LCL = "LCLid,tstp,energy(kWh/hh)\nM1,2012-10-12 00:30:00.0000000,0.2\n"
+CSV = "meter_id,timestamp,value,unit\nM1,2024-01-01T00:00:00Z,5,kW\n"
+
+
+def wl(
+    *args: str, home: Path, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "wattlake.cli", *args, "--home", str(home)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, "COLUMNS": "200", **(env or {})},
+    )
+
+
+def wl_nohome(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "wattlake.cli", *args],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, **(env or {})},
+    )
+
+
+@pytest.fixture
+def inputs(tmp_path: Path) -> Path:
+    d = tmp_path / "in"
+    write(d / "good.csv", LCL)
+    write(d / "empty.csv", "")
+    write(d / "meter.csv", CSV)
+    (d / "bad.csv.gz").write_bytes(b"\x1f\x8b\x08\x00nope")
+    write(d / "mixed" / "a.csv", LCL)
+    write(d / "mixed" / "b.csv", CSV)
+    return d
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        pytest.param(["ingest", "{in}/missing.csv"], "no such file", id="missing_file"),
+        pytest.param(["ingest", "{in}/empty.csv"], "file is empty", id="empty_file"),
+        pytest.param(
+            ["ingest", "{in}/meter.csv", "--format", "lcl"], "not the lcl layout", id="wrong_format"
+        ),
+        pytest.param(
+            ["ingest", "{in}/good.csv", "--format", "parquet"],
+            "unknown format",
+            id="unknown_format",
+        ),
+        pytest.param(["ingest", "{in}/bad.csv.gz"], "unreadable gzip", id="bad_gzip"),
+        pytest.param(
+            ["ingest", "{in}/mixed", "--format", "lcl"], "not the lcl layout", id="mixed_directory"
+        ),
+        pytest.param(["run", "--engine", "flink"], "unknown engine", id="unknown_engine"),
+        pytest.param(["run", "--profile", "nope"], "unknown VEE profile", id="unknown_profile"),
+        pytest.param(["sql", "DROP TABLE ops.runs"], "read-only", id="sql_write_refused"),
+        pytest.param(["sql", "SELEC 1"], "SQL error", id="sql_syntax_error"),
+        pytest.param(["sql", "SELECT * FROM nowhere"], "SQL error", id="sql_unknown_table"),
+        pytest.param(
+            ["sql", "SELECT 1", "--format", "xml"],
+            "unknown output format",
+            id="sql_bad_output_format",
+        ),
+    ],
+)
+def test_bad_input_one_line_nonzero(
+    args: list[str], message: str, inputs: Path, tmp_path: Path
+) -> None:
+    home = tmp_path / "home"
+    r = wl(*[a.replace("{in}", str(inputs)) for a in args], home=home)
+    assert r.returncode != 0
+    lines = [ln for ln in r.stderr.strip().splitlines() if ln.strip()]
+    assert len(lines) == 1, r.stderr
+    assert message in lines[0]
+    assert "Traceback" not in r.stderr + r.stdout
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        pytest.param(["--households", "0"], "households", id="zero_households"),
+        pytest.param(["--days", "-1"], "days", id="negative_days"),
+        pytest.param(["--format", "xml"], "unknown format", id="bad_format"),
+        pytest.param(["--start", "2024-13-01"], "not a date", id="bad_start"),
+    ],
+)
+def test_generate_bad_options(args: list[str], message: str, tmp_path: Path) -> None:
+    r = wl_nohome("generate", "--out", str(tmp_path / "g"), *args)
+    assert r.returncode != 0 and message in r.stderr and "Traceback" not in r.stderr
+
+
+def test_ingest_run_sql_tables(inputs: Path, tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    gz = tmp_path / "good2.csv.gz"
+    gz.write_bytes(gzip.compress(CSV.encode()))
+    assert wl("ingest", str(inputs / "good.csv"), str(gz), home=home).returncode == 0
+    r = wl("run", home=home)
+    assert r.returncode == 0, r.stderr
+    r = wl(
+        "sql",
+        "SELECT meter_id, kwh FROM silver.meter_readings ORDER BY 1, 2",
+        "--format",
+        "csv",
+        home=home,
+    )
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.splitlines() == ["meter_id,kwh", "M1,0.2", "M1,2.5"]
+    r = wl("sql", "SELECT count(*) AS n FROM dw.fact_energy_flow", "--format", "json", home=home)
+    assert json.loads(r.stdout) == [{"n": 2}]
+    r = wl("tables", home=home)
+    assert r.returncode == 0 and "silver.meter_readings" in r.stdout and "dw.dim_users" in r.stdout
+
+
+def test_demo_small(tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    r = wl("demo", "--households", "6", "--days", "2", home=home)
+    assert r.returncode == 0, r.stderr
+    for text in ("demo summary", "quality grades", "top peak hours", "quarantined rows"):
+        assert text in r.stdout
+    log = (home / "logs" / "wattlake.jsonl").read_text().splitlines()
+    events = [json.loads(line) for line in log]
+    assert events and all("batch_id" in e for e in events if e.get("step") == "ingest")
+    assert any(e.get("event") == "step_done" for e in events)
+
+
+def test_settings_from_env_and_toml(tmp_path: Path) -> None:
+    home = tmp_path / "envhome"
+    home.mkdir()
+    (home / "wattlake.toml").write_text('profile = "nope"\n')
+    r = wl_nohome("run", env={"WATTLAKE_HOME": str(home)})
+    assert r.returncode != 0 and "unknown VEE profile 'nope'" in r.stderr
+    r = wl_nohome("run", env={"WATTLAKE_HOME": str(home), "WATTLAKE_PROFILE": "greenstream"})
+    assert r.returncode == 0, r.stderr
