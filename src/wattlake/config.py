@@ -45,6 +45,8 @@ class Settings(BaseSettings):
     # (rate of change, duplicates) see the meter's history (hours).
     lookback_hours: int = 24
     spark_master: str = "local[2]"
+    # Warehouse target: None → `<home>/warehouse.duckdb`; or a `postgresql://` URL.
+    warehouse: str | None = None
 
     @classmethod
     def settings_customise_sources(
