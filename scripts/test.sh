@@ -3,9 +3,13 @@
 # Extra arguments go to pytest, e.g. scripts/test.sh -k parity
 set -euo pipefail
 cd "$(dirname "$0")/.."
-scripts/setup.sh dev,spark
+scripts/setup.sh dev,spark,postgres
 export WATTLAKE_REQUIRE_SPARK=1
+# A real PostgreSQL 15 on loopback for the warehouse tests (installed with apt if missing).
+WATTLAKE_TEST_PG_URL="$(scripts/postgres.sh start)"
+export WATTLAKE_TEST_PG_URL WATTLAKE_REQUIRE_PG=1
+trap 'scripts/postgres.sh stop >/dev/null 2>&1 || true' EXIT
 mkdir -p artifacts
 .venv/bin/ruff check src tests benchmarks
 .venv/bin/ruff format --check src tests benchmarks
-exec .venv/bin/python -m pytest "$@"
+.venv/bin/python -m pytest "$@"

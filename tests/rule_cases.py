@@ -22,6 +22,7 @@ class Case:
     expect: dict[str, Any] = field(default_factory=dict)  # columns of the last row
     rules: set[str] = field(default_factory=set)  # rule ids that must fire on the last row
     not_rules: set[str] = field(default_factory=set)  # rule ids that must not fire
+    later_load_from: int | None = None  # rows from this index on arrive in a later load
 
 
 def c(*rows: tuple[str, str | None, str | None], **kw: Any) -> Case:
@@ -356,6 +357,7 @@ def bronze_table(cases: list[Case]) -> pa.Table:
     rows = []
     for i, case in enumerate(cases):
         for j, (ts, value, unit) in enumerate(case.rows):
+            later = case.later_load_from is not None and j >= case.later_load_from
             rows.append(
                 {
                     "meter_id": f"case-{i:03d}",
@@ -363,10 +365,10 @@ def bronze_table(cases: list[Case]) -> pa.Table:
                     "value": value,
                     "unit": unit,
                     "_format": case.fmt,
-                    "_batch_id": "b1",
+                    "_batch_id": "b2" if later else "b1",
                     "_source_file": "cases.csv",
                     "_row_number": j + 2,
-                    "_ingested_at": ARRIVAL + dt.timedelta(microseconds=j),
+                    "_ingested_at": ARRIVAL + dt.timedelta(hours=1 if later else 0),
                     "_record_id": f"r-{i}-{j}",
                 }
             )

@@ -57,10 +57,12 @@ def test_row_accounting(faulty: tuple[Settings, GenerationResult]) -> None:
     s, gen = faulty
     h = s.home
     bronze = one(h, "SELECT count(*) FROM bronze.meter_readings")
-    silver = one(h, "SELECT count(*) FROM silver.meter_readings")
+    silver = one(h, "SELECT count(*) FROM silver.meter_readings WHERE NOT is_estimated")
     quarantine = one(h, "SELECT count(*) FROM silver.quarantine")
     assert bronze == silver + quarantine
     assert one(h, "SELECT count(DISTINCT _record_id) FROM silver.meter_readings") == silver
+    assert one(h, "SELECT count(*) FROM silver.meter_readings WHERE is_estimated "
+                  "AND (_record_id IS NOT NULL OR provenance <> 'estimated')") == 0
     assert (
         one(
             h,

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from pydantic import ValidationError
 from rich.console import Console
 from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
@@ -85,18 +86,50 @@ def generate(
     )
 
 
+API_SOURCES = ("prices", "weather", "pv")
+
+
+def _date(value: str | None, flag: str) -> dt.date:
+    if value is None:
+        raise InputError(f"{flag} is required (YYYY-MM-DD)")
+    try:
+        return dt.date.fromisoformat(value)
+    except ValueError:
+        raise InputError(f"{flag} '{value}' is not a date (YYYY-MM-DD)") from None
+
+
 @app.command()
 def ingest(
-    paths: Annotated[list[Path], typer.Argument(help="Files or directories (.csv, .csv.gz).")],
+    paths: Annotated[
+        list[Path],
+        typer.Argument(
+            help="Files or directories (.csv, .csv.gz), or one of: prices, weather, pv."
+        ),
+    ],
     fmt: Annotated[
         str | None, typer.Option("--format", help="lcl, meter-csv or users (default: detect).")
     ] = None,
+    zone: Annotated[str | None, typer.Option(help="prices: bidding zone, e.g. DE-LU.")] = None,
+    lat: Annotated[float | None, typer.Option(help="weather/pv: latitude.")] = None,
+    lon: Annotated[float | None, typer.Option(help="weather/pv: longitude.")] = None,
+    date_from: Annotated[str | None, typer.Option("--from", help="First day / year.")] = None,
+    date_to: Annotated[str | None, typer.Option("--to", help="Last day / year.")] = None,
+    kwp: Annotated[float, typer.Option(help="pv: peak power (kWp).")] = 1.0,
+    tilt: Annotated[float, typer.Option(help="pv: tilt (degrees).")] = 35.0,
+    azimuth: Annotated[
+        float, typer.Option(help="pv: azimuth, PVGIS convention (0 = south).")
+    ] = 0.0,
     home: HomeOpt = None,
 ) -> None:
-    """Land files in bronze (idempotent: the same file or row is never landed twice)."""
+    """Land files in bronze (idempotent), or fetch an API: `ingest prices --zone DE-LU --from
+    2024-12-10 --to 2024-12-11`, `ingest weather --lat 51.5 --lon -0.1 --from ... --to ...`,
+    `ingest pv --lat 51.5 --lon -0.1 --from 2020 --to 2020 --kwp 4`."""
     from wattlake.pipeline.ingest import ingest_files
 
     s = _settings(home)
+    if len(paths) == 1 and str(paths[0]) in API_SOURCES and not paths[0].exists():
+        _ingest_api(s, str(paths[0]), zone, lat, lon, date_from, date_to, kwp, tilt, azimuth)
+        return
     summary = ingest_files(s, paths, fmt)
     t = Table(title=f"ingest {summary.run_id}")
     for col in ("file", "format", "status", "landed", "duplicates", "dead letters"):
@@ -113,6 +146,48 @@ def ingest(
             f"{f.dead_letters:,}",
         )
     out.print(t)
+
+
+def _ingest_api(
+    s: Settings,
+    source: str,
+    zone: str | None,
+    lat: float | None,
+    lon: float | None,
+    date_from: str | None,
+    date_to: str | None,
+    kwp: float,
+    tilt: float,
+    azimuth: float,
+) -> None:
+    from wattlake.errors import PipelineError
+    from wattlake.pipeline import external
+
+    if source == "prices":
+        if not zone:
+            raise InputError("ingest prices needs --zone (e.g. DE-LU)")
+        res = external.ingest_prices(s, zone, _date(date_from, "--from"), _date(date_to, "--to"))
+    else:
+        if lat is None or lon is None:
+            raise InputError(f"ingest {source} needs --lat and --lon")
+        if source == "weather":
+            res = external.ingest_weather(
+                s, lat, lon, _date(date_from, "--from"), _date(date_to, "--to")
+            )
+        else:
+            try:
+                y0, y1 = int(date_from or ""), int(date_to or "")
+            except ValueError:
+                raise InputError("ingest pv needs --from YEAR --to YEAR") from None
+            res = external.ingest_pv(
+                s, lat, lon, y0, y1, peak_power_kwp=kwp, tilt_deg=tilt, azimuth_deg=azimuth
+            )
+    if res.status == "failed":
+        raise PipelineError(res.message)
+    state = "new response" if res.new_body else "response unchanged"
+    out.print(
+        f"{source}: {res.rows_merged:,} rows merged into silver ({state}, batch {res.batch_id})"
+    )
 
 
 @app.command()
@@ -149,6 +224,55 @@ def _print_run(summary: Any) -> None:
     out.print(t)
 
 
+registry_app = typer.Typer(help="The meter registry (known meters, vacant allow-list).")
+quarantine_app = typer.Typer(help="Inspect and release quarantined readings.")
+app.add_typer(registry_app, name="registry")
+app.add_typer(quarantine_app, name="quarantine")
+
+
+@registry_app.command("load")
+def registry_load(
+    file: Annotated[Path, typer.Argument(help="CSV with a meter_id column (optional vacant).")],
+    home: HomeOpt = None,
+) -> None:
+    """Replace the registry: unknown meters are rejected from the next run on."""
+    from wattlake.pipeline.registry import load_registry
+
+    s = _settings(home)
+    n = load_registry(s, file)
+    out.print(f"registry: {n:,} meters loaded; `wattlake run --rebuild` re-validates silver")
+
+
+@quarantine_app.command("release")
+def quarantine_release(
+    reason: Annotated[str, typer.Option(help="Why (recorded in ops.quarantine_releases).")],
+    record_id: Annotated[list[str] | None, typer.Option(help="_record_id (repeatable).")] = None,
+    meter: Annotated[str | None, typer.Option(help="Only this meter.")] = None,
+    rule: Annotated[str | None, typer.Option(help="Only rows quarantined by this rule.")] = None,
+    date_from: Annotated[str | None, typer.Option("--from", help="First UTC day.")] = None,
+    date_to: Annotated[str | None, typer.Option("--to", help="Last UTC day.")] = None,
+    by: Annotated[str | None, typer.Option(help="Who releases (default: OS user).")] = None,
+    home: HomeOpt = None,
+) -> None:
+    """Release quarantined readings into silver (provenance `edited`), recorded, then re-run."""
+    from wattlake.pipeline.quarantine import release
+    from wattlake.pipeline.run import run_pipeline
+
+    s = _settings(home)
+    n = release(
+        s,
+        reason,
+        record_ids=record_id,
+        meter_id=meter,
+        rule=rule,
+        start=_date(date_from, "--from") if date_from else None,
+        end=_date(date_to, "--to") if date_to else None,
+        released_by=by,
+    )
+    out.print(f"released {n:,} reading(s); re-validating their batches")
+    _print_run(run_pipeline(s))
+
+
 @app.command()
 def sql(
     query: Annotated[str, typer.Argument(help="One read-only SQL statement.")],
@@ -161,7 +285,7 @@ def sql(
     if fmt not in ("table", "csv", "json"):
         raise InputError(f"unknown output format '{fmt}' (known: table, csv, json)")
     s = _settings(home)
-    cols, rows = run_sql(s.home, query)
+    cols, rows = run_sql(s.home, query, s.warehouse)
     if fmt == "csv":
         buf = io.StringIO()
         w = csv.writer(buf, lineterminator="\n")
@@ -190,7 +314,7 @@ def tables(home: HomeOpt = None) -> None:
     t = Table(title=f"tables in {s.home}")
     for col in ("table", "rows", "size", "last update (UTC)"):
         t.add_column(col)
-    for info in list_tables(s.home):
+    for info in list_tables(s.home, s.warehouse):
         when = info.last_update.strftime("%Y-%m-%d %H:%M:%S") if info.last_update else "-"
         t.add_row(info.name, f"{info.rows:,}", _human(info.size_bytes), when)
     out.print(t)
@@ -240,22 +364,32 @@ def main() -> None:
     except typer.Abort:
         err.print("aborted")
         code = 130
-    except Exception as exc:  # click usage errors and anything unexpected
-        import click
-
-        if isinstance(exc, click.ClickException):
+    except Exception as exc:  # click usage errors (typer's bundled click) and the unexpected
+        if hasattr(exc, "format_message") and hasattr(exc, "exit_code"):
             err.print(f"[red]error:[/red] {exc.format_message()}", highlight=False)
-            code = exc.exit_code
-        else:
+            code = int(exc.exit_code) or 2
+        elif isinstance(exc, ValidationError):
+            first = exc.errors()[0]
+            where = ".".join(str(p) for p in first.get("loc", ())) or "settings"
             err.print(
-                f"[red]error:[/red] unexpected {type(exc).__name__}: {exc} "
-                "(details in <home>/logs/wattlake.jsonl)",
+                f"[red]error:[/red] invalid setting {where}: {first.get('msg')}",
                 highlight=False,
                 soft_wrap=True,
             )
+            code = 2
+        else:
             import logging
 
-            logging.getLogger("wattlake").exception("unexpected error")
+            logging.getLogger("wattlake").error(
+                "unexpected error", exc_info=exc, extra={"error": type(exc).__name__}
+            )
+            err.print(
+                f"[red]error:[/red] unexpected {type(exc).__name__}: "
+                f"{str(exc).splitlines()[0] if str(exc) else ''} "
+                "(details in the log: <home>/logs/wattlake.jsonl)",
+                highlight=False,
+                soft_wrap=True,
+            )
             code = 2
     sys.stdout.flush()
     sys.stderr.flush()

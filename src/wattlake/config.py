@@ -41,9 +41,10 @@ class Settings(BaseSettings):
     grid_sell_eur_per_kwh: float = 0.08
     # Grid carbon intensity used for CO2 saved by local PV (kg CO2 per kWh).
     grid_co2_kg_per_kwh: float = 0.20
-    # Bronze rows re-read before the earliest new reading so rules that look back
-    # (rate of change, duplicates) see the meter's history (hours).
-    lookback_hours: int = 24
+    # History every rewritten silver row sees (hours): the longest look-back of any rule
+    # (7-day CV) plus a day. A run rewrites from the earliest new reading minus this, and
+    # reads another lookback before that as context.
+    lookback_hours: int = 192
     spark_master: str = "local[2]"
     # Warehouse target: None → `<home>/warehouse.duckdb`; or a `postgresql://` URL.
     warehouse: str | None = None

@@ -48,6 +48,10 @@ class Engine:
     def to_arrow(self, expr: ir.Table) -> pa.Table:
         return expr.to_pyarrow()
 
+    def materialize(self, expr: ir.Table) -> ir.Table:
+        """Compute `expr` once into an engine-side temporary table and return it."""
+        raise NotImplementedError
+
     def close(self) -> None:
         pass
 
@@ -65,6 +69,10 @@ class DuckDBEngine(Engine):
     def read(self, lake: Lake, spec: TableSpec) -> ir.Table:
         lake.ensure(spec)
         return self.con.read_delta(str(lake.path(spec)))
+
+    def materialize(self, expr: ir.Table) -> ir.Table:
+        self._n = getattr(self, "_n", 0) + 1
+        return self.con.create_table(f"wl_m{self._n}", expr, temp=True, overwrite=True)
 
     def close(self) -> None:
         self.con.disconnect()
@@ -106,6 +114,14 @@ class SparkEngine(Engine):
         else:
             empty = conform(spec.arrow_schema.empty_table(), spec).select(data_cols)
             df = self.spark.createDataFrame(empty.to_pandas(), schema=_spark_schema(empty))
+        df.createOrReplaceTempView(name)
+        return self.con.table(name)
+
+    def materialize(self, expr: ir.Table) -> ir.Table:
+        self._n += 1
+        name = f"wl_m{self._n}"
+        self.con.create_view(f"{name}_v", expr, overwrite=True)
+        df = self.spark.table(f"{name}_v").localCheckpoint(eager=True)
         df.createOrReplaceTempView(name)
         return self.con.table(name)
 

@@ -16,7 +16,46 @@ from wattlake.warehouse.loader import warehouse_path
 _READ_ONLY = {duckdb.StatementType.SELECT, duckdb.StatementType.EXPLAIN}
 
 
-def connect(home: Path) -> duckdb.DuckDBPyConnection:
+def _postgres_scanner() -> str:
+    import duckdb_extension_postgres_scanner as ext
+
+    root = Path(ext.__file__).parent
+    found = sorted(root.rglob(f"v{duckdb.__version__}/postgres_scanner.duckdb_extension"))
+    if not found:
+        raise InputError(f"DuckDB postgres_scanner extension not found under {root}")
+    return str(found[0])
+
+
+def _attach_warehouse(con: duckdb.DuckDBPyConnection, home: Path, warehouse: str | None) -> bool:
+    """Attach the warehouse read-only as `wh`; False when there is none yet."""
+    if warehouse and warehouse.startswith(("postgresql://", "postgres://")):
+        try:
+            con.execute(f"INSTALL '{_postgres_scanner()}'; LOAD postgres_scanner;")
+        except ImportError:
+            raise InputError(
+                "a PostgreSQL warehouse needs: pip install 'wattlake[postgres]'"
+            ) from None
+        try:
+            con.execute(f"ATTACH '{warehouse}' AS wh (TYPE postgres, READ_ONLY)")
+        except duckdb.Error as exc:
+            raise InputError(f"cannot attach the warehouse: {str(exc).splitlines()[0]}") from None
+        return True
+    wh = warehouse_path(home)
+    if not wh.exists():
+        return False
+    con.execute(f"ATTACH '{wh}' AS wh (READ_ONLY)")
+    return True
+
+
+def _warehouse_tables(con: duckdb.DuckDBPyConnection) -> list[str]:
+    rows = con.execute(
+        "SELECT table_name FROM information_schema.tables WHERE table_catalog = 'wh' "
+        "AND table_schema = 'dw' ORDER BY 1"
+    ).fetchall()
+    return [r[0] for r in rows]
+
+
+def connect(home: Path, warehouse: str | None = None) -> duckdb.DuckDBPyConnection:
     """In-memory DuckDB with `bronze.*`, `silver.*`, `gold.*`, `ops.*` and `dw.*` views."""
     lake = Lake(home)
     con = duckdb.connect()
@@ -29,21 +68,18 @@ def connect(home: Path) -> duckdb.DuckDBPyConnection:
         con.execute(
             f"CREATE VIEW {spec.qualified} AS SELECT * FROM delta_scan('{lake.path(spec)}')"
         )
-    wh = warehouse_path(home)
-    if wh.exists():
-        con.execute(f"ATTACH '{wh}' AS wh (READ_ONLY)")
+    if _attach_warehouse(con, home, warehouse):
         con.execute("CREATE SCHEMA IF NOT EXISTS dw")
-        for (name,) in con.execute(
-            "SELECT table_name FROM duckdb_tables() WHERE database_name = 'wh' "
-            "AND schema_name = 'dw' ORDER BY 1"
-        ).fetchall():
+        for name in _warehouse_tables(con):
             con.execute(f"CREATE VIEW dw.{name} AS SELECT * FROM wh.dw.{name}")
     return con
 
 
-def run_sql(home: Path, sql: str) -> tuple[list[str], list[tuple[object, ...]]]:
+def run_sql(
+    home: Path, sql: str, warehouse: str | None = None
+) -> tuple[list[str], list[tuple[object, ...]]]:
     """Column names and rows of one read-only statement; `InputError` for anything else."""
-    con = connect(home)
+    con = connect(home, warehouse)
     try:
         try:
             statements = con.extract_statements(sql)
@@ -67,14 +103,20 @@ def run_sql(home: Path, sql: str) -> tuple[list[str], list[tuple[object, ...]]]:
 class TableInfo:
     name: str
     rows: int
-    size_bytes: int
+    size_bytes: int | None  # None for warehouse tables (one shared file / server)
     last_update: dt.datetime | None
 
 
-def list_tables(home: Path) -> list[TableInfo]:
+def _schemas(con: duckdb.DuckDBPyConnection) -> set[str]:
+    return {
+        r[0] for r in con.execute("SELECT DISTINCT schema_name FROM duckdb_schemas()").fetchall()
+    }
+
+
+def list_tables(home: Path, warehouse: str | None = None) -> list[TableInfo]:
     """Every lake and warehouse table with its row count, size on disk and last update."""
     lake = Lake(home)
-    con = connect(home)
+    con = connect(home, warehouse)
     out: list[TableInfo] = []
     try:
         for spec in ALL_TABLES:
@@ -85,19 +127,10 @@ def list_tables(home: Path) -> list[TableInfo]:
             when = dt.datetime.fromtimestamp(ms / 1000, dt.UTC) if ms else None
             out.append(TableInfo(spec.qualified, int(rows), lake.size_bytes(spec), when))
         wh = warehouse_path(home)
-        if wh.exists():
-            names = con.execute(
-                "SELECT table_name FROM duckdb_tables() WHERE database_name = 'wh' "
-                "AND schema_name = 'dw' ORDER BY 1"
-            ).fetchall()
-            when = dt.datetime.fromtimestamp(wh.stat().st_mtime, dt.UTC)
-            for (name,) in names:
-                rows = con.execute(f"SELECT count(*) FROM dw.{name}").fetchone()[0]
-                size = con.execute(
-                    "SELECT coalesce(sum(estimated_size), 0) FROM duckdb_tables() "
-                    f"WHERE database_name = 'wh' AND table_name = '{name}'"
-                ).fetchone()[0]
-                out.append(TableInfo(f"dw.{name}", int(rows), int(size), when))
+        when = dt.datetime.fromtimestamp(wh.stat().st_mtime, dt.UTC) if wh.exists() else None
+        for name in _warehouse_tables(con) if "dw" in _schemas(con) else []:
+            rows = con.execute(f"SELECT count(*) FROM dw.{name}").fetchone()[0]
+            out.append(TableInfo(f"dw.{name}", int(rows), None, when))
     finally:
         con.close()
     return out

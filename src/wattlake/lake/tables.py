@@ -107,6 +107,8 @@ SILVER_READINGS = _spec(
         ("quality_grade", pa.string()),
         ("flags", pa.string()),
         ("is_estimated", pa.bool_()),
+        ("provenance", pa.string()),
+        ("estimation_method", pa.string()),
         ("hour", pa.int32()),
         ("day_of_week", pa.int32()),
         ("is_weekend", pa.bool_()),
@@ -141,6 +143,48 @@ SILVER_QUARANTINE = _spec(
         ("_run_id", pa.string()),
     ],
     description="readings held back by a rejecting rule or a score below 70",
+)
+
+SILVER_GAPS = _spec(
+    "silver.gaps",
+    [
+        ("meter_id", pa.string()),
+        ("gap_start", UTC_TS),
+        ("date", pa.date32()),
+        ("prev_ts", UTC_TS),
+        ("next_ts", UTC_TS),
+        ("interval_minutes", pa.int32()),
+        ("missing_intervals", pa.int64()),
+        ("gap_hours", pa.float64()),
+        ("gap_class", pa.string()),
+        ("_run_id", pa.string()),
+    ],
+    description="missing intervals between accepted readings, one row per gap",
+)
+
+SILVER_REGISTRY = _spec(
+    "silver.meter_registry",
+    [
+        ("meter_id", pa.string()),
+        ("vacant", pa.bool_()),
+        ("_source_file", pa.string()),
+        ("_loaded_at", UTC_TS),
+    ],
+    description="known meters (`wattlake registry load`); vacant meters skip the zero fault",
+)
+
+OPS_RELEASES = _spec(
+    "ops.quarantine_releases",
+    [
+        ("_record_id", pa.string()),
+        ("meter_id", pa.string()),
+        ("ts", UTC_TS),
+        ("rules", pa.string()),
+        ("reason", pa.string()),
+        ("released_by", pa.string()),
+        ("released_at", UTC_TS),
+    ],
+    description="manual overrides: quarantined readings an operator released into silver",
 )
 
 SILVER_USERS = _spec(
@@ -301,12 +345,97 @@ OPS_ALERTS = _spec(
     description="alerts raised by rules and steps",
 )
 
+BRONZE_API_RESPONSES = TableSpec(
+    "bronze",
+    "api_responses",
+    (
+        ("source", pa.string()),  # energy-charts | open-meteo | pvgis
+        ("url", pa.string()),  # full URL including the query string
+        ("params", pa.string()),  # request parameters as JSON (sorted keys)
+        ("status", pa.int32()),
+        ("fetched_at", UTC_TS),
+        ("checksum", pa.string()),  # SHA-256 of the body, hex
+        ("content_length", pa.int64()),  # bytes
+        ("body", pa.string()),  # the response text, unchanged
+        *LINEAGE,
+        ("ingest_date", pa.string()),
+    ),
+    partition_by=("ingest_date",),
+    description="raw API responses, one row per distinct body (SHA-256)",
+)
+
+SILVER_WEATHER = TableSpec(
+    "silver",
+    "weather",
+    (
+        ("latitude", pa.float64()),
+        ("longitude", pa.float64()),
+        ("ts", UTC_TS),
+        ("temperature_c", pa.float64()),
+        ("cloud_cover_pct", pa.float64()),
+        ("ghi_w_m2", pa.float64()),
+        ("direct_w_m2", pa.float64()),  # beam on the horizontal plane
+        ("dni_w_m2", pa.float64()),  # beam normal to the sun
+        ("dhi_w_m2", pa.float64()),
+        ("wind_speed_m_s", pa.float64()),
+        ("source", pa.string()),
+        ("_batch_id", pa.string()),
+    ),
+    description="hourly weather per location, one row per (latitude, longitude, ts)",
+)
+
+SILVER_PRICES = TableSpec(
+    "silver",
+    "prices",
+    (
+        ("zone", pa.string()),
+        ("ts", UTC_TS),
+        ("price_eur_per_kwh", pa.float64()),
+        ("price_eur_per_mwh", pa.float64()),
+        ("resolution_minutes", pa.int32()),
+        ("source", pa.string()),
+        ("_batch_id", pa.string()),
+    ),
+    description="day-ahead spot prices, one row per (zone, ts); ts = interval start (UTC)",
+)
+
+SILVER_PV_POTENTIAL = TableSpec(
+    "silver",
+    "pv_potential",
+    (
+        ("latitude", pa.float64()),
+        ("longitude", pa.float64()),
+        ("ts", UTC_TS),
+        ("p_w", pa.float64()),
+        ("poa_global_w_m2", pa.float64()),
+        ("poa_direct_w_m2", pa.float64()),
+        ("poa_sky_diffuse_w_m2", pa.float64()),
+        ("poa_ground_diffuse_w_m2", pa.float64()),
+        ("solar_elevation_deg", pa.float64()),
+        ("temp_air_c", pa.float64()),
+        ("wind_speed_m_s", pa.float64()),
+        ("reconstructed", pa.bool_()),
+        ("peak_power_kwp", pa.float64()),
+        ("tilt_deg", pa.float64()),
+        ("azimuth_deg", pa.float64()),
+        ("source", pa.string()),
+        ("_batch_id", pa.string()),
+    ),
+    description="PVGIS hourly PV power/irradiance per (latitude, longitude, ts)",
+)
+
 ALL_TABLES: tuple[TableSpec, ...] = (
     BRONZE_READINGS,
     BRONZE_USERS,
+    BRONZE_API_RESPONSES,
     SILVER_READINGS,
     SILVER_QUARANTINE,
+    SILVER_GAPS,
+    SILVER_REGISTRY,
     SILVER_USERS,
+    SILVER_WEATHER,
+    SILVER_PRICES,
+    SILVER_PV_POTENTIAL,
     GOLD_HOURLY_METER,
     GOLD_FLOW_HOURLY,
     GOLD_DAILY_BALANCE,
@@ -316,6 +445,7 @@ ALL_TABLES: tuple[TableSpec, ...] = (
     OPS_MANIFEST,
     OPS_CHECKPOINTS,
     OPS_ALERTS,
+    OPS_RELEASES,
 )
 
 

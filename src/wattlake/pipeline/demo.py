@@ -49,8 +49,8 @@ class DemoReport:
         return Group(head, grades, rules, peaks)
 
 
-def _one(home: Any, sql: str) -> Any:
-    return run_sql(home, sql)[1][0][0]
+def _one(settings: Settings, sql: str) -> Any:
+    return run_sql(settings.home, sql, settings.warehouse)[1][0][0]
 
 
 def run_demo(
@@ -82,40 +82,39 @@ def run_demo(
     summary = run_pipeline(
         settings, progress=(lambda _s: progress.advance(task)) if progress else None
     )
-    home = settings.home
     figures = {
         "households": households,
         "days": days,
-        "meters": _one(home, "SELECT count(DISTINCT meter_id) FROM bronze.meter_readings"),
+        "meters": _one(settings, "SELECT count(DISTINCT meter_id) FROM bronze.meter_readings"),
         "input lines": sum(f.lines for f in ingested.files if f.fmt != "users"),
-        "bronze rows": _one(home, "SELECT count(*) FROM bronze.meter_readings"),
+        "bronze rows": _one(settings, "SELECT count(*) FROM bronze.meter_readings"),
         "exact re-sends (not landed)": ingested.duplicates,
-        "dead letters": _one(home, "SELECT count(*) FROM ops.dead_letter"),
-        "silver rows": _one(home, "SELECT count(*) FROM silver.meter_readings"),
-        "quarantined rows": _one(home, "SELECT count(*) FROM silver.quarantine"),
+        "dead letters": _one(settings, "SELECT count(*) FROM ops.dead_letter"),
+        "silver rows": _one(settings, "SELECT count(*) FROM silver.meter_readings"),
+        "quarantined rows": _one(settings, "SELECT count(*) FROM silver.quarantine"),
         "mean quality score": _one(
-            home, "SELECT round(avg(quality_score), 1) FROM silver.meter_readings"
+            settings, "SELECT round(avg(quality_score), 1) FROM silver.meter_readings"
         ),
-        "users (current)": _one(home, "SELECT count(*) FROM dw.dim_users WHERE is_current"),
-        "user versions (SCD2)": _one(home, "SELECT count(*) FROM dw.dim_users"),
-        "fact_energy_flow rows": _one(home, "SELECT count(*) FROM dw.fact_energy_flow"),
+        "users (current)": _one(settings, "SELECT count(*) FROM dw.dim_users WHERE is_current"),
+        "user versions (SCD2)": _one(settings, "SELECT count(*) FROM dw.dim_users"),
+        "fact_energy_flow rows": _one(settings, "SELECT count(*) FROM dw.fact_energy_flow"),
     }
     grades = [
         (g, n)
         for g, n in run_sql(
-            home,
+            settings.home,
             "SELECT quality_grade, count(*) FROM silver.meter_readings GROUP BY 1 ORDER BY 1",
         )[1]
     ]
     rules = [
         (r, n)
         for r, n in run_sql(
-            home,
+            settings.home,
             "SELECT rules, count(*) FROM silver.quarantine GROUP BY 1 ORDER BY 2 DESC LIMIT 10",
         )[1]
     ]
     peaks = run_sql(
-        home,
+        settings.home,
         "SELECT date, hour, peak_rank, round(total_kwh, 1) FROM gold.peak_hours "
         "WHERE date = (SELECT max(date) FROM gold.peak_hours) ORDER BY peak_rank",
     )[1]

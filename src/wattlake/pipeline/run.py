@@ -30,9 +30,17 @@ from wattlake.logs import bind_batch, clear_context, get_logger
 from wattlake.transforms import gold
 from wattlake.transforms.calendar import uk_holidays
 from wattlake.transforms.parse import parse_timestamp_utc
-from wattlake.transforms.silver import classify, quarantine_rows, silver_rows
+from wattlake.transforms.silver import (
+    accepted_readings,
+    classify,
+    estimated_rows,
+    gaps,
+    quarantine_rows,
+    silver_rows,
+)
 from wattlake.transforms.users import typed_profiles
 from wattlake.transforms.vee.profile import get_profile
+from wattlake.transforms.vee.rules import FAULT_RULES, column
 from wattlake.warehouse.loader import load_warehouse
 
 
@@ -95,8 +103,10 @@ class Pipeline:
         engine: Engine | None = None,
         profile: str | None = None,
         progress: Callable[[str], None] | None = None,
+        rebuild: bool = False,
     ) -> None:
         self.settings = settings
+        self.rebuild = rebuild
         self.lake = Lake(settings.home)
         self.engine = engine or make_engine(settings.engine, settings.spark_master)
         self.profile = get_profile(profile or settings.profile)
@@ -164,62 +174,188 @@ class Pipeline:
         res.seconds = time.perf_counter() - t0
         return res
 
+    def _registry(self) -> tuple[list[str] | None, list[str]]:
+        """Known meter ids (None when no registry is loaded) and the vacant allow-list."""
+        reg = self.lake.read(tbl.SILVER_REGISTRY)
+        if reg.num_rows == 0:
+            return None, []
+        vacant = reg.filter(pc.fill_null(reg["vacant"], False))["meter_id"].to_pylist()
+        return reg["meter_id"].to_pylist(), vacant
+
+    def _released(self) -> ibis.Table | None:
+        if self.lake.read(tbl.OPS_RELEASES, ["_record_id"]).num_rows == 0:
+            return None
+        return self.engine.read(self.lake, tbl.OPS_RELEASES)
+
     def silver_readings(self) -> StepResult:
-        """Bronze meter readings → `silver.meter_readings` + `silver.quarantine`."""
+        """Bronze meter readings → `silver.meter_readings`, `silver.quarantine`, `silver.gaps`.
+
+        Rows are rewritten from `write_from` = earliest new interval − lookback, and classified
+        with another lookback of context before that, so every rewritten row sees at least
+        `lookback_hours` of its meter's history (rules look back at most that far).
+        """
         t0 = time.perf_counter()
         res = StepResult("silver")
         pending = _pending_batches(self.engine, self.lake, tbl.BRONZE_READINGS, "silver")
+        if self.rebuild:
+            bronze0 = self.engine.read(self.lake, tbl.BRONZE_READINGS)
+            done = self.engine.to_arrow(bronze0.select("_batch_id").distinct())
+            pending = sorted(done["_batch_id"].to_pylist())
         if not pending:
             res.message = "no new bronze batches"
             res.seconds = time.perf_counter() - t0
             return res
         bronze = self.engine.read(self.lake, tbl.BRONZE_READINGS)
-        new = bronze.filter(bronze._batch_id.isin(pending))
-        new = new.mutate(meter_id=new.meter_id.strip(), ts=parse_timestamp_utc(new.timestamp))
-        firsts = self.engine.to_arrow(
-            new.filter(new.ts.notnull()).group_by("meter_id").aggregate(first_ts=new.ts.min())
-        )
-        meters = firsts["meter_id"].to_pylist()
-        starts = [t for t in firsts["first_ts"].to_pylist() if t is not None]
-        since = min(starts) if starts else None
-
         b = bronze.mutate(meter_id=bronze.meter_id.strip())
         b = b.mutate(_ts=parse_timestamp_utc(b.timestamp))
-        in_scope = b._batch_id.isin(pending)
-        if since is not None:
-            lookback = since - dt.timedelta(hours=self.settings.lookback_hours)
-            in_scope = in_scope | (b.meter_id.isin(meters) & (b._ts >= lookback))
-        scope = b.filter(in_scope).drop("_ts")
-        years = [since.year if since else dt.date.today().year, dt.date.today().year]
-        holidays = uk_holidays(min(years) - 1, max(years) + 1)
-        classified = classify(scope, self.profile, holidays)
-        write = classified._batch_id.isin(pending)
-        if since is not None:
-            write = write | (classified.ts >= ibis.literal(since.replace(tzinfo=None)))
-        classified = classified.filter(write)
+        new = b.filter(b._batch_id.isin(pending))
+        firsts = self.engine.to_arrow(
+            new.filter(new._ts.notnull()).group_by("meter_id").aggregate(first_ts=new._ts.min())
+        )
+        meters = firsts["meter_id"].to_pylist()
+        since = min(firsts["first_ts"].to_pylist(), default=None)
+        lookback = dt.timedelta(hours=self.settings.lookback_hours)
+        if self.rebuild or since is None:
+            write_from = None
+            scope = b if self.rebuild else new
+        else:
+            write_from = since - lookback
+            context_from = write_from - lookback
+            scope = b.filter(
+                b._batch_id.isin(pending) | (b.meter_id.isin(meters) & (b._ts >= context_from))
+            )
+        scope = scope.drop("_ts")
+        today = dt.date.today()
+        first_year = (since or dt.datetime.now(dt.UTC)).year
+        holidays = uk_holidays(min(first_year, today.year) - 1, today.year + 1)
+        registry, vacant = self._registry()
+        classified = self.engine.materialize(
+            classify(
+                scope,
+                self.profile,
+                holidays,
+                registry=registry,
+                vacant=vacant,
+                released=self._released(),
+                checkpoint=self.engine.materialize,
+            )
+        )
+        accepted = accepted_readings(classified)
+        if write_from is not None:
+            # The reading before the context bounds a long gap into the new data.
+            silver_now = self.engine.read(self.lake, tbl.SILVER_READINGS)
+            before = silver_now.filter(
+                silver_now.meter_id.isin(meters)
+                & (
+                    silver_now.ts.cast("timestamp")
+                    < ibis.literal(context_from.replace(tzinfo=None))
+                )
+                & (silver_now.provenance != "estimated")
+            )
+            last = before.group_by("meter_id").aggregate(_last=before.ts.max())
+            prior = before.join(
+                last, (before.meter_id == last.meter_id) & (before.ts == last._last)
+            )
+            accepted = accepted.union(
+                prior.select(
+                    meter_id=before.meter_id,
+                    ts=before.ts.cast(accepted.ts.type()),
+                    kw=before.kw,
+                    interval_minutes=before.interval_minutes,
+                )
+            )
+            wf = ibis.literal(write_from.replace(tzinfo=None))
+            classified = classified.filter(
+                classified._batch_id.isin(pending) | (classified.ts >= wf)
+            )
+        gap_rows = gaps(accepted, self.profile, self.run_id)
+        if write_from is not None:
+            gap_rows = gap_rows.filter(gap_rows.next_ts >= wf)
+        gap_rows = self.engine.materialize(gap_rows)
+        estimates = estimated_rows(gap_rows, self.profile, holidays, self.run_id)
+        if write_from is not None:
+            estimates = estimates.filter(estimates.ts >= wf)
 
-        silver = self.engine.to_arrow(silver_rows(classified, self.run_id))
+        silver = pa.concat_tables(
+            [
+                tbl.conform(
+                    self.engine.to_arrow(silver_rows(classified, self.run_id)), tbl.SILVER_READINGS
+                ),
+                tbl.conform(self.engine.to_arrow(estimates), tbl.SILVER_READINGS),
+            ]
+        )
         quarantine = self.engine.to_arrow(quarantine_rows(classified, self.run_id))
+        gap_arrow = self.engine.to_arrow(gap_rows)
 
-        window = f"meter_id IN {sql_in(meters)} AND ts >= '{_iso(since)}'" if since else None
-        silver_pred = window or "false"
-        batches = f"_batch_id IN {sql_in(pending)}"
-        quarantine_pred = f"({window}) OR {batches}" if window else batches
+        if write_from is None:
+            silver_pred = gaps_pred = None if self.rebuild else "false"
+            quarantine_pred = None if self.rebuild else f"_batch_id IN {sql_in(pending)}"
+        else:
+            window = f"meter_id IN {sql_in(meters)} AND ts >= '{_iso(write_from)}'"
+            silver_pred = window
+            quarantine_pred = f"({window}) OR _batch_id IN {sql_in(pending)}"
+            gaps_pred = f"meter_id IN {sql_in(meters)} AND next_ts >= '{_iso(write_from)}'"
         self.lake.replace_where(tbl.SILVER_READINGS, silver, silver_pred)
         self.lake.replace_where(tbl.SILVER_QUARANTINE, quarantine, quarantine_pred)
+        self.lake.replace_where(tbl.SILVER_GAPS, gap_arrow, gaps_pred)
+        self._alerts(gap_arrow, classified)
         _checkpoint(self.lake, "silver", pending, self.run_id)
 
-        new_rows = int(pc.sum(pc.is_in(silver["_batch_id"], pa.array(pending))).as_py() or 0)
+        is_new = pc.is_in(silver["_batch_id"], pa.array(pending))
+        new_rows = int(pc.sum(is_new).as_py() or 0)
         new_q = int(pc.sum(pc.is_in(quarantine["_batch_id"], pa.array(pending))).as_py() or 0)
+        n_est = int(pc.sum(silver["is_estimated"]).as_py() or 0)
         res.rows_in = new_rows + new_q
         res.rows_out = silver.num_rows
         res.rows_quarantined = quarantine.num_rows
+        what = "all batches (rebuild)" if self.rebuild else f"{len(pending)} new batch(es)"
         res.message = (
-            f"{len(pending)} new batch(es), {len(meters)} meter(s) from {since}; "
-            f"rewrote {silver.num_rows} silver + {quarantine.num_rows} quarantine rows"
+            f"{what}, {len(meters)} meter(s)"
+            + (f" from {since:%Y-%m-%d %H:%M}" if since else "")
+            + f"; rewrote {silver.num_rows} silver ({n_est} estimated) + "
+            f"{quarantine.num_rows} quarantine rows, {gap_arrow.num_rows} gaps; registry "
+            + ("off (none loaded)" if registry is None else f"on ({len(registry)} meters)")
         )
         res.seconds = time.perf_counter() - t0
         return res
+
+    def _alerts(self, gap_arrow: pa.Table, classified: ibis.Table) -> None:
+        """Critical alert per extended gap, warning per meter fault run (idempotent)."""
+        now = dt.datetime.now(dt.UTC)
+        rows = []
+        for g in gap_arrow.filter(pc.equal(gap_arrow["gap_class"], "missing_extended")).to_pylist():
+            rows.append(
+                {
+                    "alert_ts": now,
+                    "severity": "critical",
+                    "rule": "missing_extended",
+                    "meter_id": g["meter_id"],
+                    "run_id": self.run_id,
+                    "message": f"no readings for {g['gap_hours']:.1f} h from "
+                    f"{g['gap_start']:%Y-%m-%d %H:%M} to {g['next_ts']:%Y-%m-%d %H:%M} UTC",
+                }
+            )
+        for rule in FAULT_RULES:
+            c = classified.filter(classified[column(rule)])
+            agg = self.engine.to_arrow(
+                c.group_by("meter_id").aggregate(n=c.count(), first=c.ts.min(), last=c.ts.max())
+            )
+            for a in agg.to_pylist():
+                rows.append(
+                    {
+                        "alert_ts": now,
+                        "severity": "warning",
+                        "rule": rule,
+                        "meter_id": a["meter_id"],
+                        "run_id": self.run_id,
+                        "message": f"{a['n']} readings from {a['first']:%Y-%m-%d %H:%M} to "
+                        f"{a['last']:%Y-%m-%d %H:%M} UTC",
+                    }
+                )
+        if rows:
+            self.lake.insert_new(
+                tbl.OPS_ALERTS, pa.Table.from_pylist(rows), ["rule", "meter_id", "message"]
+            )
 
     def gold_and_warehouse(self) -> list[StepResult]:
         """Recompute gold for the dates touched by pending silver runs, then load the warehouse."""
@@ -304,9 +440,10 @@ def run_pipeline(
     engine: Engine | None = None,
     profile: str | None = None,
     progress: Callable[[str], None] | None = None,
+    rebuild: bool = False,
 ) -> RunSummary:
-    """Process everything new in bronze; see the module docstring."""
-    p = Pipeline(settings, engine=engine, profile=profile, progress=progress)
+    """Process everything new in bronze (everything with `rebuild`); see the module docstring."""
+    p = Pipeline(settings, engine=engine, profile=profile, progress=progress, rebuild=rebuild)
     try:
         return p.run()
     finally:

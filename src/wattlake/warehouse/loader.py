@@ -1,13 +1,19 @@
-"""Gold → the star-schema warehouse (`dw.*`) in a DuckDB file, incrementally.
+"""Gold → the star-schema warehouse (`dw.*`), incrementally, on DuckDB or PostgreSQL.
 
 `dim_time` is pre-populated hourly for every year with data; `dim_users` is SCD type 2
 built from the profile history (`effective_date` inclusive, `expiration_date` exclusive,
 9999-12-31 for the current row); facts are replaced for the dates a run touched, all in one
 transaction. Fact rows before a user's first profile version attach to that first version.
+
+The steps are written once below as set-based SQL that both engines run; the target
+(`targets.py`) supplies the lake tables as relations (`stage_users`, `stage_flow_users`,
+`stage_flow`) and the few dialect differences. `settings.warehouse` picks the target:
+None → `<home>/warehouse.duckdb`, `postgresql://…` → that database.
 """
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,8 +26,11 @@ from wattlake.errors import PipelineError
 from wattlake.lake import tables as tbl
 from wattlake.lake.tables import Lake
 from wattlake.transforms.calendar import uk_holidays
+from wattlake.warehouse import ddl
+from wattlake.warehouse.targets import Target, date_literals, open_target
 
 OPEN_END = "9999-12-31"
+FIRST_VERSION_FROM = "1900-01-01"
 USER_ATTRS = (
     "meter_id",
     "pv_meter_id",
@@ -34,70 +43,14 @@ USER_ATTRS = (
     "tariff",
     "acorn_group",
 )
-
-DDL = """
-CREATE SCHEMA IF NOT EXISTS dw;
-CREATE TABLE IF NOT EXISTS dw.dim_time (
-    time_sk BIGINT PRIMARY KEY,          -- yyyymmddhh of the hour start (UTC)
-    ts TIMESTAMP NOT NULL,               -- hour start, UTC
-    date DATE NOT NULL,
-    hour INTEGER NOT NULL,
-    day_of_week INTEGER NOT NULL,        -- 0 = Monday
-    day_name VARCHAR NOT NULL,
-    is_weekend BOOLEAN NOT NULL,
-    is_holiday BOOLEAN NOT NULL,         -- UK (England) public holiday
-    month INTEGER NOT NULL,
-    quarter INTEGER NOT NULL,
-    year INTEGER NOT NULL,
-    season VARCHAR NOT NULL,
-    is_peak BOOLEAN NOT NULL             -- 17:00-21:00
-);
-CREATE TABLE IF NOT EXISTS dw.dim_users (
-    user_sk BIGINT PRIMARY KEY,
-    user_id VARCHAR NOT NULL,
-    meter_id VARCHAR,
-    pv_meter_id VARCHAR,
-    user_type VARCHAR,
-    panel_kwp DOUBLE,
-    panel_tilt_deg DOUBLE,
-    panel_azimuth_deg DOUBLE,
-    latitude DOUBLE,
-    longitude DOUBLE,
-    tariff VARCHAR,
-    acorn_group VARCHAR,
-    effective_date DATE NOT NULL,
-    expiration_date DATE NOT NULL,
-    is_current BOOLEAN NOT NULL,
-    row_hash VARCHAR NOT NULL,
-    UNIQUE (user_id, effective_date)
-);
-CREATE TABLE IF NOT EXISTS dw.fact_energy_flow (
-    user_sk BIGINT NOT NULL,
-    time_sk BIGINT NOT NULL,
-    production_kwh DOUBLE NOT NULL,
-    consumption_kwh DOUBLE NOT NULL,
-    self_consumption_kwh DOUBLE NOT NULL,
-    surplus_kwh DOUBLE NOT NULL,
-    grid_import_kwh DOUBLE NOT NULL,
-    grid_export_kwh DOUBLE NOT NULL,
-    p2p_import_kwh DOUBLE NOT NULL,
-    p2p_export_kwh DOUBLE NOT NULL,
-    intervals BIGINT NOT NULL
-);
-CREATE TABLE IF NOT EXISTS dw.fact_monthly_summary (
-    user_sk BIGINT NOT NULL,
-    month_sk INTEGER NOT NULL,           -- yyyymm
-    month_start DATE NOT NULL,
-    total_production DOUBLE NOT NULL,    -- kWh
-    total_consumption DOUBLE NOT NULL,   -- kWh
-    total_self_consumption DOUBLE NOT NULL,
-    total_grid_import DOUBLE NOT NULL,
-    total_grid_export DOUBLE NOT NULL,
-    total_revenue DOUBLE NOT NULL,       -- EUR
-    total_savings DOUBLE NOT NULL,       -- EUR
-    total_co2_saved DOUBLE NOT NULL      -- kg CO2
-);
-"""
+FLOW_MEASURES = (
+    "production_kwh",
+    "consumption_kwh",
+    "self_consumption_kwh",
+    "surplus_kwh",
+    "grid_import_kwh",
+    "grid_export_kwh",
+)
 
 
 @dataclass
@@ -107,94 +60,113 @@ class WarehouseResult:
 
 
 def warehouse_path(home: Path) -> Path:
+    """The DuckDB warehouse file of a home (used when `settings.warehouse` is None)."""
     return Path(home) / "warehouse.duckdb"
 
 
 def connect(home: Path, read_only: bool = False) -> duckdb.DuckDBPyConnection:
-    """A connection to the warehouse file with the delta extension loaded (UTC session)."""
+    """A connection to the DuckDB warehouse file with the delta extension loaded (UTC)."""
     con = duckdb.connect(str(warehouse_path(home)), read_only=read_only)
     con.execute("SET TimeZone = 'UTC'")
     con.execute(f"INSTALL '{delta_extension_path()}'; LOAD delta;")
     return con
 
 
-def _scan(lake: Lake, spec: tbl.TableSpec) -> str:
-    lake.ensure(spec)
-    return f"delta_scan('{lake.path(spec)}')"
+def _day_sks(dates: list[dt.date]) -> str:
+    return ", ".join(d.strftime("%Y%m%d") for d in dates)
 
 
-def _load_dim_time(con: duckdb.DuckDBPyConnection, years: list[int]) -> None:
+def _days_filter(t: Target, dates: list[dt.date]) -> str:
+    """Fact rows of `dates` by `time_sk`, with a range so PostgreSQL prunes partitions."""
+    lo = int(min(dates).strftime("%Y%m%d")) * 100
+    hi = int(max(dates).strftime("%Y%m%d")) * 100 + 100
+    return f"time_sk >= {lo} AND time_sk < {hi} AND {t.idiv('time_sk', 100)} IN ({_day_sks(dates)})"
+
+
+def _load_dim_time(t: Target, years: list[int]) -> None:
+    """Every hour of `years` not yet in `dim_time` (UTC hours, UK holidays)."""
     for year in years:
-        hol = [d.isoformat() for d in uk_holidays(year, year)]
-        con.execute(
+        hol = date_literals(uk_holidays(year, year)) or f"DATE '{FIRST_VERSION_FROM}'"
+        t.execute(
             f"""
-            INSERT INTO dw.dim_time
-            SELECT CAST(strftime(ts, '%Y%m%d%H') AS BIGINT), ts, CAST(ts AS DATE), hour(ts),
-                   isodow(ts) - 1, dayname(ts), isodow(ts) >= 6,
-                   CAST(ts AS DATE) IN (SELECT CAST(unnest(?::VARCHAR[]) AS DATE)),
-                   month(ts), quarter(ts), year(ts),
-                   CASE WHEN month(ts) IN (12, 1, 2) THEN 'WINTER'
-                        WHEN month(ts) IN (3, 4, 5) THEN 'SPRING'
-                        WHEN month(ts) IN (6, 7, 8) THEN 'SUMMER' ELSE 'AUTUMN' END,
-                   hour(ts) >= 17 AND hour(ts) < 21
+            INSERT INTO dw.dim_time ({", ".join(ddl.columns("dim_time"))})
+            SELECT {t.time_sk("ts")}, ts, CAST(ts AS DATE), CAST(EXTRACT(HOUR FROM ts) AS INTEGER),
+                   CAST(EXTRACT(ISODOW FROM ts) AS INTEGER) - 1, {t.day_name("ts")},
+                   EXTRACT(ISODOW FROM ts) >= 6,
+                   CAST(ts AS DATE) IN ({hol}),
+                   CAST(EXTRACT(MONTH FROM ts) AS INTEGER),
+                   CAST(EXTRACT(QUARTER FROM ts) AS INTEGER),
+                   CAST(EXTRACT(YEAR FROM ts) AS INTEGER),
+                   CASE WHEN EXTRACT(MONTH FROM ts) IN (12, 1, 2) THEN 'WINTER'
+                        WHEN EXTRACT(MONTH FROM ts) IN (3, 4, 5) THEN 'SPRING'
+                        WHEN EXTRACT(MONTH FROM ts) IN (6, 7, 8) THEN 'SUMMER'
+                        ELSE 'AUTUMN' END,
+                   EXTRACT(HOUR FROM ts) >= 17 AND EXTRACT(HOUR FROM ts) < 21
             FROM generate_series(TIMESTAMP '{year}-01-01', TIMESTAMP '{year}-12-31 23:00:00',
-                                 INTERVAL 1 HOUR) AS g(ts)
-            WHERE CAST(strftime(ts, '%Y%m%d%H') AS BIGINT) NOT IN (SELECT time_sk FROM dw.dim_time)
-            """,
-            [hol],
+                                 INTERVAL '1 hour') AS g(ts)
+            WHERE NOT EXISTS (SELECT 1 FROM dw.dim_time d WHERE d.time_sk = {t.time_sk("g.ts")})
+            """
         )
 
 
-def _load_dim_users(con: duckdb.DuckDBPyConnection, lake: Lake) -> None:
-    """SCD2 merge of the profile history; meters without a profile become their own user."""
+def _load_dim_users(t: Target) -> None:
+    """SCD2 merge of the profile history; meters without a profile become their own user.
+
+    Reads `stage_users` (silver profiles) and `stage_flow_users` (user ids in gold flow).
+    `row_hash` is the engine's md5 of the attributes as text (float text differs between
+    DuckDB and PostgreSQL, so hashes are comparable only within one target).
+    """
     attrs = ", ".join(USER_ATTRS)
     hashed = (
         "md5(concat_ws('|', "
         + ", ".join(f"coalesce(CAST({a} AS VARCHAR), '')" for a in USER_ATTRS)
         + "))"
     )
-    con.execute(
+    t.execute(
         f"""
-        CREATE OR REPLACE TEMP TABLE desired AS
+        {t.create_temp_as("desired")}
         WITH src AS (
             SELECT user_id, {attrs}, effective_date, {hashed} AS row_hash
-            FROM {_scan(lake, tbl.SILVER_USERS)}
+            FROM stage_users
             UNION ALL
-            SELECT DISTINCT f.user_id, f.user_id, NULL, 'unregistered', 0.0, NULL, NULL, NULL,
-                   NULL, NULL, NULL, DATE '1900-01-01', 'unregistered'
-            FROM {_scan(lake, tbl.GOLD_FLOW_HOURLY)} f
-            WHERE f.user_id NOT IN (SELECT user_id FROM {_scan(lake, tbl.SILVER_USERS)})
+            SELECT f.user_id, f.user_id, NULL, 'unregistered', 0.0, NULL, NULL, NULL,
+                   NULL, NULL, NULL, DATE '{FIRST_VERSION_FROM}', 'unregistered'
+            FROM stage_flow_users f
+            WHERE f.user_id NOT IN (SELECT user_id FROM stage_users)
         ),
         marked AS (
             SELECT *, lag(row_hash) OVER (PARTITION BY user_id ORDER BY effective_date) AS prev
             FROM src
         ),
-        versions AS (SELECT * EXCLUDE (prev) FROM marked WHERE prev IS NULL OR prev <> row_hash)
+        versions AS (
+            SELECT user_id, {attrs}, effective_date, row_hash
+            FROM marked WHERE prev IS NULL OR prev <> row_hash
+        )
         SELECT *, coalesce(lead(effective_date) OVER (PARTITION BY user_id
                                                      ORDER BY effective_date),
                            DATE '{OPEN_END}') AS expiration_date
         FROM versions
         """
     )
-    con.execute(
+    t.execute(
         f"""
         UPDATE dw.dim_users AS d SET
             {", ".join(f"{a} = s.{a}" for a in USER_ATTRS)},
             row_hash = s.row_hash,
             expiration_date = s.expiration_date,
-            is_current = s.expiration_date = DATE '{OPEN_END}'
+            is_current = (s.expiration_date = DATE '{OPEN_END}')
         FROM desired s
         WHERE d.user_id = s.user_id AND d.effective_date = s.effective_date
           AND (d.row_hash <> s.row_hash OR d.expiration_date <> s.expiration_date)
         """
     )
-    con.execute(
+    t.execute(
         f"""
-        INSERT INTO dw.dim_users
+        INSERT INTO dw.dim_users ({", ".join(ddl.columns("dim_users"))})
         SELECT (SELECT coalesce(max(user_sk), 0) FROM dw.dim_users)
                    + row_number() OVER (ORDER BY s.user_id, s.effective_date),
                s.user_id, {", ".join("s." + a for a in USER_ATTRS)}, s.effective_date,
-               s.expiration_date, s.expiration_date = DATE '{OPEN_END}', s.row_hash
+               s.expiration_date, (s.expiration_date = DATE '{OPEN_END}'), s.row_hash
         FROM desired s
         WHERE NOT EXISTS (SELECT 1 FROM dw.dim_users d
                           WHERE d.user_id = s.user_id AND d.effective_date = s.effective_date)
@@ -202,107 +174,114 @@ def _load_dim_users(con: duckdb.DuckDBPyConnection, lake: Lake) -> None:
     )
 
 
-def _load_facts(
-    con: duckdb.DuckDBPyConnection, lake: Lake, dates: list[dt.date], full: bool
-) -> int:
-    date_list = [d.isoformat() for d in dates]
-    where = "TRUE" if full else "f.date IN (SELECT CAST(unnest(?::VARCHAR[]) AS DATE))"
-    params = [] if full else [date_list]
+def _load_facts(t: Target, dates: list[dt.date], full: bool) -> int:
+    """Replace `fact_energy_flow` for `dates` (everything when `full`) from `stage_flow`."""
     if full:
-        con.execute("DELETE FROM dw.fact_energy_flow")
+        t.execute(t.delete_all("dw.fact_energy_flow"))
     else:
-        con.execute(
-            "DELETE FROM dw.fact_energy_flow WHERE time_sk // 100 IN "
-            "(SELECT CAST(strftime(CAST(unnest(?::VARCHAR[]) AS DATE), '%Y%m%d') AS BIGINT))",
-            [date_list],
-        )
-    con.execute(
+        t.execute(f"DELETE FROM dw.fact_energy_flow WHERE {_days_filter(t, dates)}")
+    measures = ", ".join(f"f.{m}" for m in FLOW_MEASURES)
+    t.execute(
         f"""
-        INSERT INTO dw.fact_energy_flow
-        SELECT u.user_sk, CAST(strftime(f.hour_ts, '%Y%m%d%H') AS BIGINT),
-               f.production_kwh, f.consumption_kwh, f.self_consumption_kwh, f.surplus_kwh,
-               f.grid_import_kwh, f.grid_export_kwh, 0.0, 0.0, f.intervals
-        FROM {_scan(lake, tbl.GOLD_FLOW_HOURLY)} f
-        JOIN (SELECT *, CASE WHEN row_number() OVER (PARTITION BY user_id
-                                                     ORDER BY effective_date) = 1
-                             THEN DATE '1900-01-01' ELSE effective_date END AS join_from
+        INSERT INTO dw.fact_energy_flow ({", ".join(ddl.columns("fact_energy_flow"))})
+        SELECT u.user_sk, {t.time_sk("f.hour_ts")}, {measures}, 0.0, 0.0, f.intervals
+        FROM stage_flow f
+        JOIN (SELECT user_sk, user_id, expiration_date,
+                     CASE WHEN row_number() OVER (PARTITION BY user_id
+                                                  ORDER BY effective_date) = 1
+                          THEN DATE '{FIRST_VERSION_FROM}' ELSE effective_date END AS join_from
               FROM dw.dim_users) u
           ON u.user_id = f.user_id AND f.date >= u.join_from AND f.date < u.expiration_date
-        WHERE {where}
-        """,
-        params,
+        """
     )
-    expected = con.execute(
-        f"SELECT count(*) FROM {_scan(lake, tbl.GOLD_FLOW_HOURLY)} f WHERE {where}", params
-    ).fetchone()[0]
-    loaded = con.execute(
-        "SELECT count(*) FROM dw.fact_energy_flow"
-        + (
-            ""
-            if full
-            else " WHERE time_sk // 100 IN (SELECT CAST(strftime(CAST(unnest("
-            "?::VARCHAR[]) AS DATE), '%Y%m%d') AS BIGINT))"
-        ),
-        [] if full else [date_list],
-    ).fetchone()[0]
+    expected = int(t.scalar("SELECT count(*) FROM stage_flow"))
+    loaded = int(
+        t.scalar(
+            "SELECT count(*) FROM dw.fact_energy_flow"
+            + ("" if full else f" WHERE {_days_filter(t, dates)}")
+        )
+    )
     if loaded != expected:
         raise PipelineError(
             f"warehouse load lost rows: {expected} gold flow rows, {loaded} fact rows loaded"
         )
-    return int(loaded)
+    return loaded
 
 
-def _load_monthly(con: duckdb.DuckDBPyConnection, months: list[int], s: Settings) -> None:
-    con.execute(
-        "DELETE FROM dw.fact_monthly_summary WHERE month_sk IN (SELECT unnest(?::INTEGER[]))",
-        [months],
-    )
-    con.execute(
+def _load_monthly(t: Target, months: list[int], s: Settings) -> None:
+    """Recompute `fact_monthly_summary` for `months` (yyyymm) from the facts (kWh, EUR, kg)."""
+    month_list = ", ".join(str(m) for m in months)
+    lo, hi = min(months) * 10000, (max(months) + 1) * 10000
+    r = t.round4
+    t.execute(f"DELETE FROM dw.fact_monthly_summary WHERE month_sk IN ({month_list})")
+    t.execute(
         f"""
-        INSERT INTO dw.fact_monthly_summary
-        SELECT user_sk, CAST(time_sk // 10000 AS INTEGER) AS month_sk,
-               make_date(CAST(time_sk // 1000000 AS INTEGER),
-                         CAST(time_sk // 10000 % 100 AS INTEGER), 1),
-               round(sum(production_kwh), 4), round(sum(consumption_kwh), 4),
-               round(sum(self_consumption_kwh), 4), round(sum(grid_import_kwh), 4),
-               round(sum(grid_export_kwh), 4),
-               round(sum(grid_export_kwh) * {s.grid_sell_eur_per_kwh}, 4),
-               round(sum(self_consumption_kwh) * {s.grid_buy_eur_per_kwh}, 4),
-               round(sum(production_kwh) * {s.grid_co2_kg_per_kwh}, 4)
-        FROM dw.fact_energy_flow
-        WHERE time_sk // 10000 IN (SELECT unnest(?::INTEGER[]))
-        GROUP BY ALL
-        """,
-        [months],
+        INSERT INTO dw.fact_monthly_summary ({", ".join(ddl.columns("fact_monthly_summary"))})
+        SELECT user_sk, month_sk,
+               make_date(CAST({t.idiv("month_sk", 100)} AS INTEGER),
+                         CAST(month_sk % 100 AS INTEGER), 1),
+               {r("sum(production_kwh)")}, {r("sum(consumption_kwh)")},
+               {r("sum(self_consumption_kwh)")}, {r("sum(grid_import_kwh)")},
+               {r("sum(grid_export_kwh)")},
+               {r(f"sum(grid_export_kwh) * {s.grid_sell_eur_per_kwh}")},
+               {r(f"sum(self_consumption_kwh) * {s.grid_buy_eur_per_kwh}")},
+               {r(f"sum(production_kwh) * {s.grid_co2_kg_per_kwh}")}
+        FROM (SELECT user_sk, CAST({t.idiv("time_sk", 10000)} AS INTEGER) AS month_sk,
+                     production_kwh, consumption_kwh, self_consumption_kwh,
+                     grid_import_kwh, grid_export_kwh
+              FROM dw.fact_energy_flow
+              WHERE time_sk >= {lo} AND time_sk < {hi}
+                AND {t.idiv("time_sk", 10000)} IN ({month_list})) x
+        GROUP BY user_sk, month_sk
+        """
     )
+
+
+def load_into(
+    t: Target, settings: Settings, dates: list[dt.date], full_users: bool
+) -> WarehouseResult:
+    """The load steps on an open target, in one transaction (rolled back on any error)."""
+    t.begin()
+    try:
+        t.create_schema()
+        if full_users:
+            dates = t.distinct_dates(tbl.GOLD_FLOW_HOURLY)
+        dates = sorted(set(dates))
+        years = sorted({d.year for d in dates})
+        months = sorted({d.year * 100 + d.month for d in dates})
+        _load_dim_time(t, years)
+        t.stage("stage_users", tbl.SILVER_USERS, ["user_id", *USER_ATTRS, "effective_date"])
+        t.stage("stage_flow_users", tbl.GOLD_FLOW_HOURLY, ["user_id"], distinct=True)
+        _load_dim_users(t)
+        rows = 0
+        if dates:
+            t.ensure_partitions(months)
+            t.stage(
+                "stage_flow",
+                tbl.GOLD_FLOW_HOURLY,
+                ["user_id", "hour_ts", "date", *FLOW_MEASURES, "intervals"],
+                None if full_users else dates,
+            )
+            rows = _load_facts(t, dates, full_users)
+            _load_monthly(t, months, settings)
+        t.commit()
+    except BaseException:
+        with contextlib.suppress(Exception):  # keep the original error if rollback fails
+            t.rollback()
+        raise
+    what = "all dates (profiles changed)" if full_users else f"{len(dates)} date(s)"
+    return WarehouseResult(rows, f"loaded {rows} fact_energy_flow rows for {what}")
 
 
 def load_warehouse(settings: Settings, dates: list[dt.date], full_users: bool) -> WarehouseResult:
-    """Load dims and facts for `dates` (all facts when `full_users`) in one transaction."""
+    """Load dims and facts for `dates` (all facts when `full_users`) in one transaction.
+
+    The target is `settings.warehouse`: None → `<home>/warehouse.duckdb`, or a
+    `postgresql://user@host:port/db` URL.
+    """
     lake = Lake(settings.home)
-    con = connect(settings.home)
+    t = open_target(lake, settings.warehouse, warehouse_path(settings.home))
     try:
-        con.execute("BEGIN TRANSACTION")
-        con.execute(DDL)
-        if full_users:
-            dates = sorted(
-                d
-                for (d,) in con.execute(
-                    f"SELECT DISTINCT date FROM {_scan(lake, tbl.GOLD_FLOW_HOURLY)}"
-                ).fetchall()
-            )
-        years = sorted({d.year for d in dates})
-        _load_dim_time(con, years)
-        _load_dim_users(con, lake)
-        rows = _load_facts(con, lake, dates, full_users) if dates else 0
-        months = sorted({d.year * 100 + d.month for d in dates})
-        if months:
-            _load_monthly(con, months, settings)
-        con.execute("COMMIT")
-    except Exception:
-        con.execute("ROLLBACK")
-        raise
+        return load_into(t, settings, dates, full_users)
     finally:
-        con.close()
-    what = "all dates (profiles changed)" if full_users else f"{len(dates)} date(s)"
-    return WarehouseResult(rows, f"loaded {rows} fact_energy_flow rows for {what}")
+        t.close()

@@ -5,6 +5,8 @@ The default, `greenstream`, is the rule set of seeds/greenstream-architecture.md
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import BaseModel, Field, model_validator
 
 from wattlake.errors import InputError
@@ -33,7 +35,10 @@ class VeeProfile(BaseModel):
 
     name: str
     description: str = ""
+    scoring: Literal["deductive", "additive"] = "deductive"
+    # Default cadence when a meter's own cadence cannot be seen (minutes).
     interval_minutes: int = Field(30, gt=0, le=60)
+    cadences_minutes: tuple[int, ...] = (5, 10, 15, 30, 60)
     decimals: int = Field(4, ge=0, le=9)
     max_kw: float = Field(20.0, gt=0)
     unit_infer_kw_below: float = 10.0
@@ -41,6 +46,19 @@ class VeeProfile(BaseModel):
     roc_spike_pct: float = Field(500.0, gt=0)
     roc_drop_pct: float = Field(90.0, gt=0, lt=100)
     roc_min_base_kw: float = Field(0.1, ge=0)
+    # Timestamp sanity for live streams: within ± this of arrival (minutes).
+    live_tolerance_minutes: int = Field(60, gt=0)
+    # Gaps: linear interpolation up to this length (hours); `interp_max_inclusive` decides
+    # whether a gap of exactly that length is still interpolated.
+    interp_max_hours: float = Field(4.0, gt=0)
+    interp_max_inclusive: bool = False
+    missing_extended_hours: float = Field(24.0, gt=0)
+    # Faults.
+    zero_run_hours: float = Field(48.0, gt=0)
+    stuck_run_hours: float = Field(24.0, gt=0)
+    overload_run_readings: int = Field(6, gt=0)
+    low_cv_threshold: float = Field(0.01, gt=0)
+    low_cv_days: int = Field(7, gt=1)
     deductions: Deductions = Deductions()
     grades: Grades = Grades()
     quarantine_below: int = 70
@@ -54,16 +72,43 @@ class VeeProfile(BaseModel):
             raise ValueError("unit_infer_kw_below must not exceed unit_infer_w_above")
         if not self.grades.c <= self.grades.b <= self.grades.a <= 100:
             raise ValueError("grades must satisfy c <= b <= a <= 100")
+        if self.interp_max_hours > self.missing_extended_hours:
+            raise ValueError("interp_max_hours must not exceed missing_extended_hours")
         if self.peak_start_hour >= self.peak_end_hour:
             raise ValueError("peak_start_hour must be before peak_end_hour")
         return self
 
 
 PROFILES: dict[str, VeeProfile] = {
-    "greenstream": VeeProfile(
-        name="greenstream",
-        description="GreenStream rule set (seeds/greenstream-architecture.md), deductive score",
-    ),
+    p.name: p
+    for p in (
+        VeeProfile(
+            name="greenstream",
+            description="GreenStream rule set (seeds/greenstream-architecture.md), deductive score",
+        ),
+        VeeProfile(
+            name="greenstream-additive",
+            description="GreenStream thresholds with the additive score of "
+            "seeds/greenstream-pipeline.md (+40 no missing value, +30 no validation error, "
+            "+20 within physical range, +10 meter reliability)",
+            scoring="additive",
+            quarantine_below=60,
+        ),
+        VeeProfile(
+            name="california",
+            description="GreenStream thresholds; linear interpolation only for gaps <= 2 h "
+            "(California estimation practice)",
+            interp_max_hours=2.0,
+            interp_max_inclusive=True,
+        ),
+        VeeProfile(
+            name="ontario",
+            description="GreenStream thresholds; linear interpolation only for gaps <= 1 h "
+            "(Ontario MDM/R estimation practice)",
+            interp_max_hours=1.0,
+            interp_max_inclusive=True,
+        ),
+    )
 }
 
 

@@ -10,7 +10,8 @@ from wattlake.transforms.vee.rules import column
 
 
 def standardise_units(t: ir.Table, profile: VeeProfile) -> ir.Table:
-    """Add `kw`, `kwh` and the unit rules from `value_num` (float), `unit`, `_format`.
+    """Add `kw`, `kwh` and the unit rules from `value_num` (float), `unit`, `_format` and the
+    meter's `interval_minutes` (see `cadence.add_cadence`).
 
     - `lcl`: energy in kWh per half hour (the layout fixes the unit).
     - W/watts → kW ÷ 1000; Wh → kWh ÷ 1000 (both flagged `unit_converted`).
@@ -20,7 +21,7 @@ def standardise_units(t: ir.Table, profile: VeeProfile) -> ir.Table:
       in between → `unit_ambiguous`. Anything else → `unit_invalid`.
     Values are rounded to `profile.decimals` places.
     """
-    per_hour = 60.0 / profile.interval_minutes
+    per_hour = 60.0 / t.interval_minutes
     u = t.unit.strip().lower()
     v = t.value_num
     is_lcl = t._format == "lcl"
@@ -41,7 +42,6 @@ def standardise_units(t: ir.Table, profile: VeeProfile) -> ir.Table:
     return t.mutate(
         kw=kw.round(profile.decimals),
         kwh=(kw / per_hour).round(profile.decimals),
-        interval_minutes=ibis.literal(profile.interval_minutes, "int32"),
         **{
             column("unit_converted"): ~is_lcl
             & (u.isin(["w", "watts", "wh"]) | infer_kw | infer_w).fill_null(False),

@@ -26,39 +26,58 @@ def physical_limits(t: ir.Table, profile: VeeProfile) -> ir.Table:
     )
 
 
-def future_timestamp(t: ir.Table, profile: VeeProfile) -> ir.Table:
-    """`future_timestamp`: the interval starts after the file arrived (`_ingested_at`).
+def timestamp_sanity(t: ir.Table, profile: VeeProfile, live: bool = False) -> ir.Table:
+    """`future_timestamp` / `backdated` against the arrival time `_ingested_at`.
 
-    File loads are historical: any reading later than its arrival is impossible.
+    Files (`live=False`, historical loads): a reading later than its arrival is future;
+    nothing is too old (backdating is judged by `duplicate_conflict`, against settled data).
+    Live streams: a reading must lie within ± `live_tolerance_minutes` of its arrival.
     """
     arrived = t._ingested_at.cast("timestamp")
-    return t.mutate(**{column("future_timestamp"): (t.ts > arrived).fill_null(False)})
+    if not live:
+        return t.mutate(
+            **{column("future_timestamp"): (t.ts > arrived).fill_null(False)},
+            **{column("backdated"): ibis.literal(False)},
+        )
+    tol = ibis.interval(minutes=profile.live_tolerance_minutes)
+    return t.mutate(
+        **{column("future_timestamp"): (t.ts > arrived + tol).fill_null(False)},
+        **{column("backdated"): (t.ts < arrived - tol).fill_null(False)},
+    )
 
 
 def duplicate_conflict(t: ir.Table, profile: VeeProfile) -> ir.Table:
-    """`duplicate_conflict`: a later-arriving reading for an interval that already has one.
+    """A second reading for an interval that already has one (same meter, same UTC `ts`).
 
-    The first to arrive (by `_ingested_at`, `_batch_id`, `_row_number`) is settled; exact
-    re-sends never get this far (bronze keeps one row per `_record_id`).
+    The first to arrive (by `_ingested_at`, `_batch_id`, `_row_number`) is settled. A later
+    one from a later load is `backdated` (an attempt to rewrite settled data); one from the
+    same load is a `duplicate_conflict`. Exact re-sends never get here (bronze keeps one row
+    per `_record_id`).
     """
-    w = ibis.window(
-        group_by=[t.meter_id, t.ts], order_by=[t._ingested_at, t._batch_id, t._row_number]
+    key = [t.meter_id, t.ts]
+    w = ibis.window(group_by=key, order_by=[t._ingested_at, t._batch_id, t._row_number])
+    later = t.ts.notnull() & (ibis.row_number().over(w) > 0)
+    first_arrival = t._ingested_at.min().over(ibis.window(group_by=key))
+    from_later_load = t._ingested_at > first_arrival
+    return t.mutate(
+        **{
+            column("duplicate_conflict"): later & ~from_later_load,
+            column("backdated"): t[column("backdated")] | (later & from_later_load),
+        }
     )
-    rank = ibis.row_number().over(w)
-    return t.mutate(**{column("duplicate_conflict"): t.ts.notnull() & (rank > 0)})
 
 
 def rate_of_change(t: ir.Table, profile: VeeProfile) -> ir.Table:
     """`rate_of_change_spike`/`_drop`: power vs the meter's previous interval.
 
-    Compared only when the previous interval (exactly `interval_minutes` earlier) has a
+    Compared only when the previous interval (exactly the meter's `interval_minutes` earlier) has a
     reading of at least `roc_min_base_kw`; spike when kW > prev × (1 + spike%/100), drop when
     kW < prev × (1 − drop%/100). Apply to rows that survived the rejecting rules.
     """
     w = ibis.window(group_by=t.meter_id, order_by=t.ts)
     prev_kw = t.kw.lag().over(w)
     prev_ts = t.ts.lag().over(w)
-    adjacent = prev_ts == t.ts - ibis.interval(minutes=profile.interval_minutes)
+    adjacent = prev_ts == t.ts - t.interval_minutes.as_interval("m")
     base = adjacent & (prev_kw >= profile.roc_min_base_kw)
     spike = base & (t.kw > prev_kw * (1 + profile.roc_spike_pct / 100.0))
     drop = base & (t.kw < prev_kw * (1 - profile.roc_drop_pct / 100.0))

@@ -1,0 +1,185 @@
+"""The `dw.*` star schema: one column list per table, rendered for DuckDB and PostgreSQL.
+
+Both targets get the same columns and types (`DOUBLE PRECISION`, `VARCHAR`, `TIMESTAMP` …
+mean the same in both). The differences are written out here:
+
+- DuckDB: no keys on the fact tables (as before), no partitions, no extra indexes.
+- PostgreSQL: `fact_energy_flow` is range-partitioned on `time_sk` (yyyymmddhh) and
+  `fact_monthly_summary` on `month_sk` (yyyymm), one partition per calendar month created on
+  load (`partition_ddl`); primary keys that include the partition key; foreign keys from the
+  facts to `dim_users` / `dim_time`; indexes for the dashboard queries (join on `time_sk`,
+  filter on `dim_time.date`, per-user lookups through the primary keys).
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+DialectName = Literal["duckdb", "postgres"]
+
+DIM_TIME = (
+    ("time_sk", "BIGINT PRIMARY KEY", "yyyymmddhh of the hour start (UTC)"),
+    ("ts", "TIMESTAMP NOT NULL", "hour start, UTC"),
+    ("date", "DATE NOT NULL", ""),
+    ("hour", "INTEGER NOT NULL", ""),
+    ("day_of_week", "INTEGER NOT NULL", "0 = Monday"),
+    ("day_name", "VARCHAR NOT NULL", ""),
+    ("is_weekend", "BOOLEAN NOT NULL", ""),
+    ("is_holiday", "BOOLEAN NOT NULL", "UK (England) public holiday"),
+    ("month", "INTEGER NOT NULL", ""),
+    ("quarter", "INTEGER NOT NULL", ""),
+    ("year", "INTEGER NOT NULL", ""),
+    ("season", "VARCHAR NOT NULL", ""),
+    ("is_peak", "BOOLEAN NOT NULL", "17:00-21:00"),
+)
+
+DIM_USERS = (
+    ("user_sk", "BIGINT PRIMARY KEY", ""),
+    ("user_id", "VARCHAR NOT NULL", ""),
+    ("meter_id", "VARCHAR", ""),
+    ("pv_meter_id", "VARCHAR", ""),
+    ("user_type", "VARCHAR", ""),
+    ("panel_kwp", "DOUBLE PRECISION", "kWp"),
+    ("panel_tilt_deg", "DOUBLE PRECISION", ""),
+    ("panel_azimuth_deg", "DOUBLE PRECISION", ""),
+    ("latitude", "DOUBLE PRECISION", ""),
+    ("longitude", "DOUBLE PRECISION", ""),
+    ("tariff", "VARCHAR", ""),
+    ("acorn_group", "VARCHAR", ""),
+    ("effective_date", "DATE NOT NULL", "inclusive"),
+    ("expiration_date", "DATE NOT NULL", "exclusive; 9999-12-31 when current"),
+    ("is_current", "BOOLEAN NOT NULL", ""),
+    ("row_hash", "VARCHAR NOT NULL", "md5 of the attributes (engine-specific text)"),
+)
+
+FACT_ENERGY_FLOW = (
+    ("user_sk", "BIGINT NOT NULL", ""),
+    ("time_sk", "BIGINT NOT NULL", ""),
+    ("production_kwh", "DOUBLE PRECISION NOT NULL", ""),
+    ("consumption_kwh", "DOUBLE PRECISION NOT NULL", ""),
+    ("self_consumption_kwh", "DOUBLE PRECISION NOT NULL", ""),
+    ("surplus_kwh", "DOUBLE PRECISION NOT NULL", ""),
+    ("grid_import_kwh", "DOUBLE PRECISION NOT NULL", ""),
+    ("grid_export_kwh", "DOUBLE PRECISION NOT NULL", ""),
+    ("p2p_import_kwh", "DOUBLE PRECISION NOT NULL", ""),
+    ("p2p_export_kwh", "DOUBLE PRECISION NOT NULL", ""),
+    ("intervals", "BIGINT NOT NULL", "meter intervals in the hour"),
+)
+
+FACT_MONTHLY_SUMMARY = (
+    ("user_sk", "BIGINT NOT NULL", ""),
+    ("month_sk", "INTEGER NOT NULL", "yyyymm"),
+    ("month_start", "DATE NOT NULL", ""),
+    ("total_production", "DOUBLE PRECISION NOT NULL", "kWh"),
+    ("total_consumption", "DOUBLE PRECISION NOT NULL", "kWh"),
+    ("total_self_consumption", "DOUBLE PRECISION NOT NULL", "kWh"),
+    ("total_grid_import", "DOUBLE PRECISION NOT NULL", "kWh"),
+    ("total_grid_export", "DOUBLE PRECISION NOT NULL", "kWh"),
+    ("total_revenue", "DOUBLE PRECISION NOT NULL", "EUR"),
+    ("total_savings", "DOUBLE PRECISION NOT NULL", "EUR"),
+    ("total_co2_saved", "DOUBLE PRECISION NOT NULL", "kg CO2"),
+)
+
+# Filled by the P2P market (not built yet); created empty so the seed's KPI query runs.
+FACT_ENERGY_TRANSACTIONS = (
+    ("seller_sk", "BIGINT NOT NULL", ""),
+    ("buyer_sk", "BIGINT NOT NULL", ""),
+    ("time_sk", "BIGINT NOT NULL", ""),
+    ("energy_kwh", "DOUBLE PRECISION NOT NULL", "kWh"),
+    ("transaction_amount_eur", "DOUBLE PRECISION NOT NULL", "EUR"),
+    ("distance_km", "DOUBLE PRECISION", "km"),
+    ("co2_saved_kg", "DOUBLE PRECISION", "kg CO2"),
+)
+
+TABLES = {
+    "dim_time": DIM_TIME,
+    "dim_users": DIM_USERS,
+    "fact_energy_flow": FACT_ENERGY_FLOW,
+    "fact_monthly_summary": FACT_MONTHLY_SUMMARY,
+    "fact_energy_transactions": FACT_ENERGY_TRANSACTIONS,
+}
+
+# Table constraints, then the clause after the closing parenthesis, per dialect.
+_EXTRA: dict[DialectName, dict[str, tuple[list[str], str]]] = {
+    "duckdb": {
+        "dim_users": (["UNIQUE (user_id, effective_date)"], ""),
+    },
+    "postgres": {
+        "dim_users": (["UNIQUE (user_id, effective_date)"], ""),
+        "fact_energy_flow": (
+            [
+                "PRIMARY KEY (user_sk, time_sk)",
+                "FOREIGN KEY (user_sk) REFERENCES dw.dim_users (user_sk)",
+                "FOREIGN KEY (time_sk) REFERENCES dw.dim_time (time_sk)",
+            ],
+            " PARTITION BY RANGE (time_sk)",
+        ),
+        "fact_monthly_summary": (
+            [
+                "PRIMARY KEY (user_sk, month_sk)",
+                "FOREIGN KEY (user_sk) REFERENCES dw.dim_users (user_sk)",
+            ],
+            " PARTITION BY RANGE (month_sk)",
+        ),
+        "fact_energy_transactions": (
+            [
+                "FOREIGN KEY (seller_sk) REFERENCES dw.dim_users (user_sk)",
+                "FOREIGN KEY (buyer_sk) REFERENCES dw.dim_users (user_sk)",
+                "FOREIGN KEY (time_sk) REFERENCES dw.dim_time (time_sk)",
+            ],
+            "",
+        ),
+    },
+}
+
+_PG_INDEXES = (
+    "CREATE INDEX IF NOT EXISTS dim_time_date_idx ON dw.dim_time (date)",
+    "CREATE INDEX IF NOT EXISTS dim_users_current_idx ON dw.dim_users (user_id) WHERE is_current",
+    "CREATE INDEX IF NOT EXISTS fact_energy_flow_time_sk_idx ON dw.fact_energy_flow (time_sk)",
+    "CREATE INDEX IF NOT EXISTS fact_monthly_summary_month_sk_idx "
+    "ON dw.fact_monthly_summary (month_sk)",
+    "CREATE INDEX IF NOT EXISTS fact_energy_transactions_time_sk_idx "
+    "ON dw.fact_energy_transactions (time_sk)",
+    "CREATE INDEX IF NOT EXISTS fact_energy_transactions_seller_idx "
+    "ON dw.fact_energy_transactions (seller_sk)",
+    "CREATE INDEX IF NOT EXISTS fact_energy_transactions_buyer_idx "
+    "ON dw.fact_energy_transactions (buyer_sk)",
+)
+
+
+def columns(table: str) -> list[str]:
+    """Column names of a `dw` table in declaration order."""
+    return [c for c, _, _ in TABLES[table]]
+
+
+def create_table(table: str, dialect: DialectName) -> str:
+    """`CREATE TABLE IF NOT EXISTS dw.<table>` for `dialect`."""
+    cons, suffix = _EXTRA[dialect].get(table, ([], ""))
+    lines = [f"    {c} {t}" for c, t, _ in TABLES[table]] + [f"    {c}" for c in cons]
+    return f"CREATE TABLE IF NOT EXISTS dw.{table} (\n" + ",\n".join(lines) + f"\n){suffix}"
+
+
+def schema_ddl(dialect: DialectName) -> list[str]:
+    """Every statement that creates the schema, its tables and (PostgreSQL) indexes."""
+    out = ["CREATE SCHEMA IF NOT EXISTS dw"] + [create_table(t, dialect) for t in TABLES]
+    if dialect == "postgres":
+        out += list(_PG_INDEXES)
+    return out
+
+
+def _next_month(month_sk: int) -> int:
+    y, m = divmod(month_sk, 100)
+    return (y + 1) * 100 + 1 if m == 12 else month_sk + 1
+
+
+def partition_ddl(month_sk: int) -> list[str]:
+    """PostgreSQL: the monthly partitions of both fact tables for `month_sk` (yyyymm)."""
+    nxt = _next_month(month_sk)
+    y, m = divmod(month_sk, 100)
+    return [
+        f"CREATE TABLE IF NOT EXISTS dw.fact_energy_flow_y{y}m{m:02d} "
+        f"PARTITION OF dw.fact_energy_flow "
+        f"FOR VALUES FROM ({month_sk * 10000}) TO ({nxt * 10000})",
+        f"CREATE TABLE IF NOT EXISTS dw.fact_monthly_summary_y{y}m{m:02d} "
+        f"PARTITION OF dw.fact_monthly_summary FOR VALUES FROM ({month_sk}) TO ({nxt})",
+    ]
