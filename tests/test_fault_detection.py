@@ -37,8 +37,9 @@ def detected(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> tuple[Settings, GenerationResult]:
     root = tmp_path_factory.mktemp(f"faults-{request.param}")
-    gen = generate(root / "in", 60, 14, seed=11, fmt=request.param, faults=True,
-                   start=dt.date(2024, 1, 8))
+    gen = generate(
+        root / "in", 60, 14, seed=11, fmt=request.param, faults=True, start=dt.date(2024, 1, 8)
+    )
     s = load_settings(home=root / "home")
     ingest_files(s, [gen.users_file, *gen.files])
     run_pipeline(s)
@@ -52,11 +53,14 @@ def _labels(gen: GenerationResult) -> list[dict[str, str]]:
 
 
 def _rules_by_line(home: Path) -> dict[tuple[str, int], set[str]]:
-    rows = run_sql(home, """
+    rows = run_sql(
+        home,
+        """
         SELECT s._source_file, s._row_number, m.flags
         FROM silver.meter_readings m JOIN bronze.meter_readings s USING (_record_id)
         UNION ALL
-        SELECT _source_file, _row_number, rules FROM silver.quarantine""")[1]
+        SELECT _source_file, _row_number, rules FROM silver.quarantine""",
+    )[1]
     return {(Path(f).name, ln): set(filter(None, r.split(","))) for f, ln, r in rows}
 
 
@@ -92,8 +96,9 @@ def test_gaps_found(detected: tuple[Settings, GenerationResult]) -> None:
     assert missing
     estimated = {
         (m, ts.strftime("%Y-%m-%dT%H:%M:%SZ"))
-        for m, ts in run_sql(s.home, "SELECT meter_id, ts FROM silver.meter_readings "
-                                     "WHERE is_estimated")[1]
+        for m, ts in run_sql(
+            s.home, "SELECT meter_id, ts FROM silver.meter_readings WHERE is_estimated"
+        )[1]
     }
     gaps = run_sql(s.home, "SELECT meter_id, gap_start, next_ts, gap_class FROM silver.gaps")[1]
     by_meter: dict[str, list[tuple[Any, ...]]] = defaultdict(list)
@@ -102,14 +107,14 @@ def test_gaps_found(detected: tuple[Settings, GenerationResult]) -> None:
 
     def covered(meter: str, ts: str) -> bool:
         t = dt.datetime.fromisoformat(ts.replace("Z", "+00:00"))
-        return (meter, ts) in estimated or any(
-            g[1] <= t < g[2] for g in by_meter[meter]
-        )
+        return (meter, ts) in estimated or any(g[1] <= t < g[2] for g in by_meter[meter])
 
     found = sum(covered(m, ts) for m, ts in missing)
     assert found / len(missing) >= MIN_RECALL
     classes = {g[3] for g in gaps}
     assert {"interpolated", "missing_short", "missing_extended"} <= classes
-    alerts = run_sql(s.home, "SELECT count(*) FROM ops.alerts WHERE rule = 'missing_extended' "
-                             "AND severity = 'critical'")[1][0][0]
+    alerts = run_sql(
+        s.home,
+        "SELECT count(*) FROM ops.alerts WHERE rule = 'missing_extended' AND severity = 'critical'",
+    )[1][0][0]
     assert alerts == sum(1 for g in gaps if g[3] == "missing_extended")

@@ -61,8 +61,14 @@ def test_row_accounting(faulty: tuple[Settings, GenerationResult]) -> None:
     quarantine = one(h, "SELECT count(*) FROM silver.quarantine")
     assert bronze == silver + quarantine
     assert one(h, "SELECT count(DISTINCT _record_id) FROM silver.meter_readings") == silver
-    assert one(h, "SELECT count(*) FROM silver.meter_readings WHERE is_estimated "
-                  "AND (_record_id IS NOT NULL OR provenance <> 'estimated')") == 0
+    assert (
+        one(
+            h,
+            "SELECT count(*) FROM silver.meter_readings WHERE is_estimated "
+            "AND (_record_id IS NOT NULL OR provenance <> 'estimated')",
+        )
+        == 0
+    )
     assert (
         one(
             h,
