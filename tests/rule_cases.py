@@ -29,6 +29,22 @@ def c(*rows: tuple[str, str | None, str | None], **kw: Any) -> Case:
     return Case(list(rows), **kw)
 
 
+def series(
+    values: list[str], start: str = "2024-03-04T00:00:00", minutes: int = 30, unit: str = "kW"
+) -> list[tuple[str, str | None, str | None]]:
+    """Readings every `minutes` from `start` with the given values."""
+    t0 = dt.datetime.fromisoformat(start)
+    return [
+        ((t0 + dt.timedelta(minutes=minutes * i)).isoformat(), v, unit)
+        for i, v in enumerate(values)
+    ]
+
+
+def varied(n: int) -> list[str]:
+    """A plausible, varying load (kW) for `n` intervals."""
+    return [f"{0.4 + 0.3 * ((i * 7) % 11) / 10:.3f}" for i in range(n)]
+
+
 CASES = [
     # --- worked examples of the seeds ---------------------------------------------------
     pytest.param(
@@ -333,6 +349,68 @@ CASES = [
             rules={"unit_converted", "rate_of_change_spike"},
         ),
         id="converted_and_spike_score_75",
+    ),
+    # --- faults (runs measured in readings at the meter's cadence) -------------------------
+    pytest.param(
+        Case(
+            series(varied(10) + ["0"] * 96),
+            expect={"quality_score": 70, "quarantined": False},
+            rules={"fault_zero_run"},
+        ),
+        id="zero_run_48h_fault",
+    ),
+    pytest.param(
+        Case(series(varied(10) + ["0"] * 95), not_rules={"fault_zero_run"}),
+        id="zero_run_47h30_no_fault",
+    ),
+    pytest.param(
+        Case(series(varied(10) + ["1.234"] * 48), rules={"fault_stuck"}), id="stuck_24h_fault"
+    ),
+    pytest.param(
+        Case(series(varied(10) + ["1.234"] * 47), not_rules={"fault_stuck"}),
+        id="stuck_23h30_no_fault",
+    ),
+    pytest.param(
+        Case(series(varied(4) + ["1.234"] * 96, minutes=15), rules={"fault_stuck"}),
+        id="stuck_24h_on_15min_meter",
+    ),
+    pytest.param(
+        Case(
+            series(varied(4) + ["25"] * 6),
+            rules={"fault_overload", "above_max"},
+            expect={"quarantined": True},
+        ),
+        id="overload_6_readings",
+    ),
+    pytest.param(
+        Case(series(varied(4) + ["25"] * 5), rules={"above_max"}, not_rules={"fault_overload"}),
+        id="overload_5_readings_no_fault",
+    ),
+    pytest.param(
+        Case(
+            series([("1.000", "1.010")[i % 2] for i in range(7 * 48)]),
+            rules={"fault_low_variance"},
+            expect={"quality_score": 70},
+        ),
+        id="low_cv_7_days",
+    ),
+    pytest.param(
+        Case(
+            series([("1.000", "1.010")[i % 2] for i in range(6 * 48)]),
+            not_rules={"fault_low_variance"},
+        ),
+        id="low_cv_6_days_not_enough",
+    ),
+    pytest.param(
+        Case(series(varied(7 * 48)), not_rules={"fault_low_variance"}), id="normal_variance_7_days"
+    ),
+    # --- cadence ------------------------------------------------------------------------------
+    pytest.param(
+        Case(
+            series(["1", "1", "0.5"], minutes=15, unit="kWh"),
+            expect={"kw": 2.0, "kwh": 0.5, "interval_minutes": 15},
+        ),
+        id="kwh_on_15min_meter_is_4x_kw",
     ),
     # --- calendar ---------------------------------------------------------------------------------
     pytest.param(

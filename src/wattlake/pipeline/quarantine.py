@@ -30,7 +30,7 @@ def select_quarantined(
 ) -> pa.Table:
     """Quarantined rows matching every given filter (dates are UTC days, inclusive)."""
     q = lake.read(tbl.SILVER_QUARANTINE)
-    mask = pa.array([True] * q.num_rows)
+    mask = pa.array([True] * q.num_rows, pa.bool_())
     if record_ids:
         mask = pc.and_(mask, pc.is_in(q["_record_id"], pa.array(record_ids)))
     if meter_id:

@@ -9,6 +9,8 @@ from __future__ import annotations
 import ibis
 import ibis.expr.types as ir
 
+from wattlake.transforms.parse import round_half_up
+
 CHANNEL_CONSUMPTION = "consumption"
 CHANNEL_PRODUCTION = "production"
 
@@ -24,11 +26,11 @@ def hourly_meter_stats(silver: ir.Table) -> ir.Table:
     return t.group_by(["meter_id", "hour_ts"]).aggregate(
         date=t.date.min(),
         readings=t.count(),
-        kwh=t.kwh.sum().round(4),
-        kw_avg=t.kw.mean().round(4),
+        kwh=round_half_up(t.kwh.sum(), 4),
+        kw_avg=round_half_up(t.kw.mean(), 4),
         kw_min=t.kw.min(),
         kw_max=t.kw.max(),
-        kw_stddev=t.kw.std(how="sample").round(4),
+        kw_stddev=round_half_up(t.kw.std(how="sample"), 4),
     )
 
 
@@ -65,12 +67,12 @@ def energy_flow_hourly(silver: ir.Table, channels: ir.Table) -> ir.Table:
     f = f.mutate(hour_ts=hour_start(f.ts))
     return f.group_by(["user_id", "hour_ts"]).aggregate(
         date=f.date.min(),
-        production_kwh=f.p.sum().round(4),
-        consumption_kwh=f.c.sum().round(4),
-        self_consumption_kwh=f.self_kwh.sum().round(4),
-        surplus_kwh=f.surplus.sum().round(4),
-        grid_import_kwh=f.imp.sum().round(4),
-        grid_export_kwh=f.surplus.sum().round(4),
+        production_kwh=round_half_up(f.p.sum(), 4),
+        consumption_kwh=round_half_up(f.c.sum(), 4),
+        self_consumption_kwh=round_half_up(f.self_kwh.sum(), 4),
+        surplus_kwh=round_half_up(f.surplus.sum(), 4),
+        grid_import_kwh=round_half_up(f.imp.sum(), 4),
+        grid_export_kwh=round_half_up(f.surplus.sum(), 4),
         intervals=f.count(),
     )
 
@@ -87,7 +89,7 @@ def daily_energy_balance(flow_hourly: ir.Table) -> ir.Table:
         "grid_export_kwh",
     ]
     return f.group_by(["user_id", "date"]).aggregate(
-        intervals=f.intervals.sum(), **{m: f[m].sum().round(4) for m in measures}
+        intervals=f.intervals.sum(), **{m: round_half_up(f[m].sum(), 4) for m in measures}
     )
 
 
@@ -100,7 +102,7 @@ def peak_hours(silver: ir.Table, channels: ir.Table, top: int = 3) -> ir.Table:
     load = silver.filter(~silver.is_holiday).anti_join(pv, "meter_id")
     load = load.mutate(hour_ts=hour_start(load.ts))
     hourly = load.group_by(["date", "hour_ts"]).aggregate(
-        total_kwh=load.kwh.sum().round(4),
+        total_kwh=round_half_up(load.kwh.sum(), 4),
         meters=load.meter_id.nunique(),
         season=load.season.max(),
         is_holiday=load.is_holiday.any(),

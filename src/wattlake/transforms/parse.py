@@ -34,3 +34,16 @@ def parse_number(s: ir.StringValue) -> ir.FloatingValue:
     """Decimal text to float64; NULL for empty, `Null`, non-numeric, NaN or infinite."""
     x = s.strip().try_cast("float64")
     return ibis.ifelse(x.isnan() | x.isinf(), ibis.null("float64"), x)
+
+
+def round_half_up(x: ir.NumericValue, decimals: int) -> ir.FloatingValue:
+    """Round to `decimals` places, half away from zero, identically on every engine.
+
+    Engines' own ROUND differ on binary ties (DuckDB and Spark disagree on e.g. 1.97625);
+    this is plain IEEE arithmetic, so DuckDB and Spark give the same double.
+    """
+    scale = 10.0**decimals
+    y = x * scale
+    up = (y + 0.5).floor().cast("float64")
+    down = -((-y + 0.5).floor().cast("float64"))
+    return (ibis.ifelse(y >= 0, up, down) / scale).cast("float64")

@@ -11,6 +11,7 @@ from __future__ import annotations
 import ibis
 import ibis.expr.types as ir
 
+from wattlake.transforms.parse import round_half_up
 from wattlake.transforms.vee.profile import VeeProfile
 
 MAX_INTERPOLATED = 4 * 24 * 12  # readings: generous bound for the integer helper table
@@ -66,8 +67,8 @@ def interpolate(gaps: ir.Table, profile: VeeProfile) -> ir.Table:
     return j.select(
         meter_id=j.meter_id,
         ts=j.prev_ts + (j.k * j.interval_minutes).as_interval("m"),
-        kw=kw.round(profile.decimals),
-        kwh=(kw * j.interval_minutes / 60.0).round(profile.decimals),
+        kw=round_half_up(kw, profile.decimals),
+        kwh=round_half_up(kw * j.interval_minutes / 60.0, profile.decimals),
         interval_minutes=j.interval_minutes,
         gap_next_ts=j.next_ts,
     )

@@ -5,6 +5,7 @@ from __future__ import annotations
 import ibis
 import ibis.expr.types as ir
 
+from wattlake.transforms.parse import round_half_up
 from wattlake.transforms.vee.profile import VeeProfile
 from wattlake.transforms.vee.rules import column
 
@@ -40,8 +41,8 @@ def standardise_units(t: ir.Table, profile: VeeProfile) -> ir.Table:
     )
     known = is_lcl | u.isin(["w", "watts", "kw", "kwh", "wh"])
     return t.mutate(
-        kw=kw.round(profile.decimals),
-        kwh=(kw / per_hour).round(profile.decimals),
+        kw=round_half_up(kw, profile.decimals),
+        kwh=round_half_up(kw / per_hour, profile.decimals),
         **{
             column("unit_converted"): ~is_lcl
             & (u.isin(["w", "watts", "wh"]) | infer_kw | infer_w).fill_null(False),

@@ -1,0 +1,144 @@
+"""VEE through the pipeline: micro-batch of one, registry, quarantine release, profiles."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+import pytest
+
+from conftest import write
+from wattlake.config import load_settings
+from wattlake.errors import InputError
+from wattlake.generate import generate
+from wattlake.pipeline.ingest import ingest_files
+from wattlake.pipeline.quarantine import release
+from wattlake.pipeline.registry import load_registry
+from wattlake.pipeline.run import run_pipeline
+from wattlake.query import run_sql
+
+HEADER = "meter_id,timestamp,value,unit\n"
+COLS = "meter_id, ts, kwh, kw, quality_score, quality_grade, flags, provenance"
+
+
+def _rows(home: Path, where: str = "TRUE") -> list[tuple[object, ...]]:
+    return run_sql(home, f"SELECT {COLS} FROM silver.meter_readings WHERE {where} ORDER BY 1, 2")[1]
+
+
+def test_micro_batch_of_one_equals_full_batch(tmp_path: Path) -> None:
+    gen = generate(
+        tmp_path / "in", 4, 9, seed=21, fmt="meter-csv", faults=True, start=dt.date(2024, 2, 1)
+    )
+    lines = gen.files[0].read_text().splitlines()
+    # The last reading line of the first meter, sent on its own afterwards.
+    meter = lines[1].split(",")[0]
+    idx = max(
+        i
+        for i, ln in enumerate(lines)
+        if ln.startswith(meter + ",") and ln.split(",")[1].startswith("2024-02")
+    )
+    single = lines[idx]
+    rest = write(tmp_path / "rest.csv", "\n".join(lines[:idx] + lines[idx + 1 :]) + "\n")
+    one = write(tmp_path / "one.csv", HEADER + single + "\n")
+    inc, full = load_settings(home=tmp_path / "inc"), load_settings(home=tmp_path / "full")
+    ingest_files(inc, [rest])
+    run_pipeline(inc)
+    ingest_files(inc, [one])
+    summary = run_pipeline(inc)
+    ingest_files(full, [rest, one])
+    run_pipeline(full)
+    assert "1 meter(s)" in summary.step("silver").message  # type: ignore[union-attr]
+    assert _rows(inc.home) == _rows(full.home)
+    assert (
+        run_sql(inc.home, "SELECT count(*) FROM silver.gaps")[1]
+        == run_sql(full.home, "SELECT count(*) FROM silver.gaps")[1]
+    )
+
+
+def _two_meters(tmp_path: Path) -> Path:
+    body = "".join(
+        f"{m},2024-03-04T{h:02d}:{mm:02d}:00Z,{v},kW\n"
+        for m in ("A", "B")
+        for h in range(0, 4)
+        for mm, v in ((0, "1.0"), (30, "-1.0" if (m, h) == ("A", 2) else "1.2"))
+    )
+    return write(tmp_path / "two.csv", HEADER + body)
+
+
+def test_registry_rejects_unknown_meters(tmp_path: Path) -> None:
+    s = load_settings(home=tmp_path / "h")
+    ingest_files(s, [_two_meters(tmp_path)])
+    first = run_pipeline(s)
+    assert "registry off" in first.step("silver").message  # type: ignore[union-attr]
+    assert load_registry(s, write(tmp_path / "reg.csv", "meter_id,vacant\nA,false\n")) == 1
+    second = run_pipeline(s, rebuild=True)
+    assert "registry on (1 meters)" in second.step("silver").message  # type: ignore[union-attr]
+    q = run_sql(
+        s.home, "SELECT DISTINCT meter_id FROM silver.quarantine WHERE rules LIKE '%unknown_meter%'"
+    )[1]
+    assert q == [("B",)]
+    assert not _rows(s.home, "meter_id = 'B'")
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        pytest.param("id\nA\n", "no meter_id column", id="no_meter_id_column"),
+        pytest.param("meter_id\nA\nA\n", "listed twice", id="duplicate_meter"),
+        pytest.param("meter_id,vacant\nA,maybe\n", "vacant must be", id="bad_vacant"),
+        pytest.param("meter_id\n", "no meters", id="empty_registry"),
+    ],
+)
+def test_registry_bad_files(tmp_path: Path, text: str, message: str) -> None:
+    s = load_settings(home=tmp_path / "h")
+    with pytest.raises(InputError, match=message):
+        load_registry(s, write(tmp_path / "reg.csv", text))
+
+
+def test_quarantine_release_is_recorded_and_moves_row(tmp_path: Path) -> None:
+    s = load_settings(home=tmp_path / "h")
+    ingest_files(s, [_two_meters(tmp_path)])
+    run_pipeline(s)
+    (rid,) = run_sql(s.home, "SELECT _record_id FROM silver.quarantine WHERE rules = 'negative'")[
+        1
+    ][0]
+    # The negative reading was replaced by a linear estimate in silver meanwhile.
+    assert _rows(s.home, "meter_id = 'A' AND hour = 2 AND provenance = 'estimated'")
+    with pytest.raises(InputError, match="reason"):
+        release(s, " ", record_ids=[rid])
+    assert (
+        release(
+            s,
+            "meter exports at night (confirmed by field visit)",
+            record_ids=[rid],
+            released_by="ops",
+        )
+        == 1
+    )
+    run_pipeline(s)
+    edited = _rows(s.home, "provenance = 'edited'")
+    assert len(edited) == 1 and "released" in str(edited[0][6]) and "negative" in str(edited[0][6])
+    assert run_sql(s.home, "SELECT count(*) FROM silver.quarantine")[1] == [(0,)]
+    rel = run_sql(s.home, "SELECT rules, reason, released_by FROM ops.quarantine_releases")[1]
+    assert rel == [("negative", "meter exports at night (confirmed by field visit)", "ops")]
+    bronze = run_sql(s.home, "SELECT count(*) FROM bronze.meter_readings")[1][0][0]
+    silver = run_sql(s.home, "SELECT count(*) FROM silver.meter_readings WHERE NOT is_estimated")[
+        1
+    ][0][0]
+    assert bronze == silver
+    with pytest.raises(InputError, match="no quarantined rows"):
+        release(s, "again", record_ids=[rid])
+
+
+def test_profile_recorded_and_changes_interpolation(tmp_path: Path) -> None:
+    body = "".join(f"M,2024-03-04T{h:02d}:00:00Z,1.0,kW\n" for h in (0, 3))  # 2h30 missing
+    f = write(tmp_path / "gap.csv", HEADER + body)
+    outcome = {}
+    for profile in ("greenstream", "california"):
+        s = load_settings(home=tmp_path / profile)
+        ingest_files(s, [f])
+        run_pipeline(s, profile=profile)
+        outcome[profile] = run_sql(s.home, "SELECT gap_class FROM silver.gaps")[1]
+        runs = run_sql(s.home, "SELECT DISTINCT profile FROM ops.runs WHERE step = 'silver'")[1]
+        assert runs == [(profile,)]
+    assert outcome == {"greenstream": [("interpolated",)], "california": [("missing_short",)]}
