@@ -142,3 +142,32 @@ def test_profile_recorded_and_changes_interpolation(tmp_path: Path) -> None:
         runs = run_sql(s.home, "SELECT DISTINCT profile FROM ops.runs WHERE step = 'silver'")[1]
         assert runs == [(profile,)]
     assert outcome == {"greenstream": [("interpolated",)], "california": [("missing_short",)]}
+
+
+def test_vee_evaluate_reports_both_methods(tmp_path: Path) -> None:
+    from wattlake.pipeline.evaluate import evaluate
+
+    gen = generate(tmp_path / "in", 6, 21, seed=4, fmt="lcl", start=dt.date(2024, 3, 1))
+    s = load_settings(home=tmp_path / "h")
+    ingest_files(s, gen.files)
+    run_pipeline(s)
+    rows = evaluate(s, (1, 8), every=50)
+    assert [(r["gap_readings"], r["method"]) for r in rows] == [
+        (1, "like_day"),
+        (1, "linear"),
+        (8, "like_day"),
+        (8, "linear"),
+    ]
+    for r in rows:
+        assert r["readings"] > 50
+        assert 0 < r["mae_kwh"] <= r["rmse_kwh"]
+    # Short gaps: interpolation beats the like-day profile on this data.
+    short = {r["method"]: r["mae_kwh"] for r in rows if r["gap_readings"] == 1}
+    assert short["linear"] < short["like_day"]
+
+
+def test_vee_evaluate_needs_silver(tmp_path: Path) -> None:
+    from wattlake.pipeline.evaluate import evaluate
+
+    with pytest.raises(InputError, match="silver is empty"):
+        evaluate(load_settings(home=tmp_path / "empty"))

@@ -273,6 +273,46 @@ def quarantine_release(
     _print_run(run_pipeline(s))
 
 
+vee_app = typer.Typer(help="Validation, estimation and editing (VEE) tools.")
+app.add_typer(vee_app, name="vee")
+
+
+@vee_app.command("evaluate")
+def vee_evaluate(
+    gaps: Annotated[
+        str, typer.Option(help="Hidden gap lengths in readings, comma-separated.")
+    ] = "1,2,4,8,16,48",
+    every: Annotated[int, typer.Option(help="Start a hidden run every N readings.")] = 97,
+    out_file: Annotated[Path | None, typer.Option("--out", help="Also write JSON here.")] = None,
+    home: HomeOpt = None,
+) -> None:
+    """Hide real readings, estimate them (linear, like-day) and report MAE/RMSE."""
+    from wattlake.pipeline.evaluate import evaluate, write_report
+
+    try:
+        lengths = tuple(int(x) for x in gaps.split(",") if x.strip())
+    except ValueError:
+        raise InputError(f"--gaps '{gaps}' must be comma-separated integers") from None
+    s = _settings(home)
+    rows = evaluate(s, lengths, every)
+    t = Table(title="estimation accuracy (kWh per interval)")
+    for col in ("gap (readings)", "method", "readings", "MAE", "RMSE", "mean actual"):
+        t.add_column(col, justify="right")
+    for r in rows:
+        t.add_row(
+            str(r["gap_readings"]),
+            r["method"],
+            f"{r['readings']:,}",
+            f"{r['mae_kwh']:.4f}" if r["mae_kwh"] is not None else "-",
+            f"{r['rmse_kwh']:.4f}" if r["rmse_kwh"] is not None else "-",
+            f"{r['mean_actual_kwh']:.4f}" if r["mean_actual_kwh"] is not None else "-",
+        )
+    out.print(t)
+    if out_file:
+        write_report(rows, out_file)
+        out.print(f"written to {out_file}")
+
+
 @app.command()
 def sql(
     query: Annotated[str, typer.Argument(help="One read-only SQL statement.")],

@@ -46,6 +46,17 @@ def timestamp_sanity(t: ir.Table, profile: VeeProfile, live: bool = False) -> ir
     )
 
 
+SETTLE_BLOCKERS = (
+    "value_missing",
+    "unit_invalid",
+    "unit_ambiguous",
+    "negative",
+    "above_max",
+    "future_timestamp",
+    "backdated",
+)
+
+
 def duplicate_conflict(t: ir.Table, profile: VeeProfile) -> ir.Table:
     """A second reading for an interval that already has one (same meter, same UTC `ts`).
 
@@ -54,9 +65,15 @@ def duplicate_conflict(t: ir.Table, profile: VeeProfile) -> ir.Table:
     same load is a `duplicate_conflict`. Exact re-sends never get here (bronze keeps one row
     per `_record_id`).
     """
-    key = [t.meter_id, t.ts]
+    # Only a usable reading settles an interval: rows already rejected (no value, bad unit,
+    # out of range, future) neither settle nor conflict.
+    bad = ibis.literal(False)
+    for rule in SETTLE_BLOCKERS:
+        bad = bad | t[column(rule)]
+    t = t.mutate(_cand=t.ts.notnull() & ~bad)
+    key = [t.meter_id, t.ts, t._cand]
     w = ibis.window(group_by=key, order_by=[t._ingested_at, t._batch_id, t._row_number])
-    later = t.ts.notnull() & (ibis.row_number().over(w) > 0)
+    later = t._cand & (ibis.row_number().over(w) > 0)
     first_arrival = t._ingested_at.min().over(ibis.window(group_by=key))
     from_later_load = t._ingested_at > first_arrival
     return t.mutate(
@@ -64,7 +81,7 @@ def duplicate_conflict(t: ir.Table, profile: VeeProfile) -> ir.Table:
             column("duplicate_conflict"): later & ~from_later_load,
             column("backdated"): t[column("backdated")] | (later & from_later_load),
         }
-    )
+    ).drop("_cand")
 
 
 def rate_of_change(t: ir.Table, profile: VeeProfile) -> ir.Table:
