@@ -22,11 +22,15 @@ def parse_timestamp_utc(s: ir.StringValue) -> ir.TimestampValue:
     s = s.strip()
     well_formed = s.re_search(r"^\d{4}-\d\d-\d\d[T ]\d\d:\d\d:\d\d(\.\d+)?(Z|[+-]\d\d:?\d\d)?$")
     naive = s.substr(0, 19).replace("T", " ").try_cast("timestamp")
-    sign = ibis.ifelse(s.re_extract(_OFFSET, 1) == "-", -1, 1)
-    hours = s.re_extract(_OFFSET, 2).try_cast("int32")
-    minutes = s.re_extract(_OFFSET, 3).try_cast("int32")
+    # Offsets are rare: only strings longer than 19 characters not ending in Z or a
+    # fraction digit can carry one, and only those pay for the extraction.
+    tail = s.substr(19)
+    has_offset = tail.re_search(r"[+-]\d\d:?\d\d$")
+    sign = ibis.ifelse(tail.re_extract(_OFFSET, 1) == "-", -1, 1)
+    hours = tail.re_extract(_OFFSET, 2).try_cast("int32")
+    minutes = tail.re_extract(_OFFSET, 3).try_cast("int32")
     offset_min = (sign * (hours * 60 + minutes)).fill_null(0)
-    ts = naive - offset_min.as_interval("m")
+    ts = ibis.ifelse(has_offset, naive - offset_min.as_interval("m"), naive)
     return ibis.ifelse(well_formed, ts, ibis.null("timestamp"))
 
 

@@ -18,40 +18,55 @@ def _by_meter(t: ir.Table) -> ibis.expr.builders.LegacyWindowBuilder:
     return ibis.window(group_by=t.meter_id, order_by=t.ts)
 
 
-def _run_length(t: ir.Table, member: ir.BooleanValue, continues: ir.BooleanValue, name: str):  # type: ignore[no-untyped-def]
-    """Add `<name>` = number of readings in the member run the row belongs to (0 if none)."""
-    start = member & ~continues.fill_null(False)
-    t = t.mutate(_member=member, _start=start.cast("int64"))
-    t = t.mutate(_run=t._start.cumsum(group_by=t.meter_id, order_by=t.ts))
-    size = t._member.cast("int64").sum().over(ibis.window(group_by=[t.meter_id, t._run]))
-    t = t.mutate(**{name: ibis.ifelse(t._member, size, 0)})
-    return t.drop("_member", "_start", "_run")
-
-
 def run_faults(t: ir.Table, profile: VeeProfile, vacant: list[str] | None = None) -> ir.Table:
     """`fault_zero_run`, `fault_stuck`, `fault_overload` on measured rows (kW, meter cadence).
 
     - zero: exactly 0 kW for >= `zero_run_hours` (meters in `vacant` are exempt);
     - stuck: the same non-zero value for >= `stuck_run_hours`;
     - overload: > `max_kw` for >= `overload_run_readings` consecutive readings.
-    A gap (a missing interval) ends a run.
+    A gap (a missing interval) ends a run. The three run kinds share each window pass.
     """
     w = _by_meter(t)
     prev_kw = t.kw.lag().over(w)
-    adjacent = t.ts.lag().over(w) == t.ts - t.interval_minutes.as_interval("m")
+    adjacent = (t.ts.lag().over(w) == t.ts - t.interval_minutes.as_interval("m")).fill_null(False)
     t = t.mutate(_prev_kw=prev_kw, _adj=adjacent)
-    t = _run_length(t, t.kw == 0, t._adj & (t._prev_kw == 0), "_zero_n")
-    t = _run_length(t, t.kw > 0, t._adj & (t.kw == t._prev_kw), "_stuck_n")
-    t = _run_length(t, t.kw > profile.max_kw, t._adj & (t._prev_kw > profile.max_kw), "_over_n")
+    kinds = {
+        "zero": (t.kw == 0, t._prev_kw == 0),
+        "stuck": (t.kw > 0, t.kw == t._prev_kw),
+        "over": (t.kw > profile.max_kw, t._prev_kw > profile.max_kw),
+    }
+    t = t.mutate(
+        **{f"_m_{k}": member for k, (member, _) in kinds.items()},
+        **{
+            f"_s_{k}": (member & ~(t._adj & cont).fill_null(False)).cast("int64")
+            for k, (member, cont) in kinds.items()
+        },
+    )
+    w2 = ibis.window(group_by=t.meter_id, order_by=t.ts, preceding=None, following=0)
+    t = t.mutate(**{f"_r_{k}": t[f"_s_{k}"].sum().over(w2) for k in kinds})
+    t = t.mutate(
+        **{
+            f"_n_{k}": ibis.ifelse(
+                t[f"_m_{k}"],
+                t[f"_m_{k}"]
+                .cast("int64")
+                .sum()
+                .over(ibis.window(group_by=[t.meter_id, t[f"_r_{k}"]])),
+                0,
+            )
+            for k in kinds
+        }
+    )
     hours = t.interval_minutes / 60.0
     exempt = t.meter_id.isin(vacant) if vacant else ibis.literal(False)
+    helper = [c for c in t.columns if c.startswith(("_m_", "_s_", "_r_", "_n_"))]
     return t.mutate(
         **{
-            column("fault_zero_run"): (t._zero_n * hours >= profile.zero_run_hours) & ~exempt,
-            column("fault_stuck"): t._stuck_n * hours >= profile.stuck_run_hours,
-            column("fault_overload"): t._over_n >= profile.overload_run_readings,
+            column("fault_zero_run"): (t._n_zero * hours >= profile.zero_run_hours) & ~exempt,
+            column("fault_stuck"): t._n_stuck * hours >= profile.stuck_run_hours,
+            column("fault_overload"): t._n_over >= profile.overload_run_readings,
         }
-    ).drop("_prev_kw", "_adj", "_zero_n", "_stuck_n", "_over_n")
+    ).drop("_prev_kw", "_adj", *helper)
 
 
 def low_variance(t: ir.Table, profile: VeeProfile) -> ir.Table:
