@@ -5,6 +5,12 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh dev,spark,postgres
 export WATTLAKE_REQUIRE_SPARK=1
+# Headless Chromium renders the quality report in a test (Debian's package).
+if ! command -v chromium >/dev/null 2>&1; then
+  echo "installing chromium (quality-report browser test)"
+  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+fi
+export WATTLAKE_REQUIRE_BROWSER=1
 # A real PostgreSQL 15 on loopback for the warehouse tests (installed with apt if missing).
 WATTLAKE_TEST_PG_URL="$(scripts/postgres.sh start)"
 export WATTLAKE_TEST_PG_URL WATTLAKE_REQUIRE_PG=1

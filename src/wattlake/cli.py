@@ -21,6 +21,8 @@ from rich.table import Table
 from wattlake.config import Settings, load_settings
 from wattlake.errors import InputError, WattlakeError
 from wattlake.logs import configure_logging
+from wattlake.quality.cli import metrics as metrics_cmd
+from wattlake.quality.cli import quality_app
 
 app = typer.Typer(
     add_completion=False,
@@ -228,6 +230,8 @@ registry_app = typer.Typer(help="The meter registry (known meters, vacant allow-
 quarantine_app = typer.Typer(help="Inspect and release quarantined readings.")
 app.add_typer(registry_app, name="registry")
 app.add_typer(quarantine_app, name="quarantine")
+app.add_typer(quality_app, name="quality")
+app.command("metrics")(metrics_cmd)
 
 
 @registry_app.command("load")

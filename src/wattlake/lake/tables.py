@@ -424,6 +424,37 @@ SILVER_PV_POTENTIAL = TableSpec(
     description="PVGIS hourly PV power/irradiance per (latitude, longitude, ts)",
 )
 
+OPS_QUALITY_RESULTS = _spec(
+    "ops.quality_results",
+    [
+        ("run_id", pa.string()),
+        ("checked_at", UTC_TS),
+        ("check_id", pa.string()),
+        ("layer", pa.string()),  # bronze | silver | gold | warehouse
+        ("severity", pa.string()),  # error | warn
+        ("description", pa.string()),
+        ("status", pa.string()),  # passed | failed | skipped | error
+        ("passed", pa.bool_()),  # NULL when skipped
+        ("observed", pa.string()),
+        ("failing_rows", pa.int64()),
+        ("sample", pa.string()),  # JSON array, <= 10 failing keys
+        ("duration_s", pa.float64()),
+    ],
+    description="one row per data-quality check evaluation (wattlake.quality)",
+)
+
+OPS_METRICS = _spec(
+    "ops.metrics",
+    [
+        ("run_id", pa.string()),
+        ("metric", pa.string()),
+        ("labels", pa.string()),  # JSON object, sorted keys
+        ("value", pa.float64()),
+        ("recorded_at", UTC_TS),
+    ],
+    description="metric samples recorded per run (wattlake.observability.metrics)",
+)
+
 ALL_TABLES: tuple[TableSpec, ...] = (
     BRONZE_READINGS,
     BRONZE_USERS,
@@ -446,6 +477,8 @@ ALL_TABLES: tuple[TableSpec, ...] = (
     OPS_CHECKPOINTS,
     OPS_ALERTS,
     OPS_RELEASES,
+    OPS_QUALITY_RESULTS,
+    OPS_METRICS,
 )
 
 

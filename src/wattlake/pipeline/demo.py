@@ -12,6 +12,8 @@ from wattlake.config import Settings
 from wattlake.generate import generate
 from wattlake.pipeline.ingest import IngestSummary, ingest_files
 from wattlake.pipeline.run import RunSummary, run_pipeline
+from wattlake.quality.report import load_latest, render_report
+from wattlake.quality.runner import pass_rates
 from wattlake.query import run_sql
 
 
@@ -23,6 +25,8 @@ class DemoReport:
     grades: list[tuple[str, int]]
     quarantine_rules: list[tuple[str, int]]
     peaks: list[tuple[Any, ...]]
+    quality: dict[str, dict[str, float | int]]
+    report_path: Any
 
     def render(self) -> Group:
         f = self.figures
@@ -46,7 +50,18 @@ class DemoReport:
             peaks.add_column(c)
         for row in self.peaks:
             peaks.add_row(*[str(x) for x in row])
-        return Group(head, grades, rules, peaks)
+        quality = Table(title="data-quality checks (this run)")
+        for c in ("layer", "passed", "failed", "skipped", "pass rate"):
+            quality.add_column(c)
+        for layer, v in self.quality.items():
+            quality.add_row(
+                layer,
+                str(v["passed"]),
+                str(v["failed"]),
+                str(v["skipped"]),
+                f"{float(v['pass_ratio']):.0%}",
+            )
+        return Group(head, grades, rules, peaks, quality, f"quality report: {self.report_path}")
 
 
 def _one(settings: Settings, sql: str) -> Any:
@@ -118,4 +133,11 @@ def run_demo(
         "SELECT date, hour, peak_rank, round(total_kwh, 1) FROM gold.peak_hours "
         "WHERE date = (SELECT max(date) FROM gold.peak_hours) ORDER BY peak_rank",
     )[1]
-    return DemoReport(ingested, summary, figures, grades, rules, peaks)
+    stored = [
+        r for r in load_latest(settings.home, settings.warehouse)[0] if r.run_id == summary.run_id
+    ]
+    html, _json = render_report(
+        settings.home, settings.warehouse, settings.home / "reports" / "quality", results=stored
+    )
+    figures["alerts"] = _one(settings, "SELECT count(*) FROM ops.alerts")
+    return DemoReport(ingested, summary, figures, grades, rules, peaks, pass_rates(stored), html)

@@ -24,9 +24,13 @@ import pyarrow.compute as pc
 
 from wattlake.config import Settings
 from wattlake.engine import Engine, make_engine
+from wattlake.errors import PipelineError, WattlakeError
 from wattlake.lake import tables as tbl
 from wattlake.lake.tables import Lake, sql_in
 from wattlake.logs import bind_batch, clear_context, get_logger
+from wattlake.observability.alerts import LogNotifier, raise_alerts
+from wattlake.observability.metrics import collect_metrics, store_metrics
+from wattlake.quality.runner import QualityGateError, enforce_gate
 from wattlake.transforms import gold
 from wattlake.transforms.calendar import uk_holidays
 from wattlake.transforms.parse import parse_timestamp_utc
@@ -104,9 +108,11 @@ class Pipeline:
         profile: str | None = None,
         progress: Callable[[str], None] | None = None,
         rebuild: bool = False,
+        force: bool = False,
     ) -> None:
         self.settings = settings
         self.rebuild = rebuild
+        self.force = force
         self.lake = Lake(settings.home)
         self.engine = engine or make_engine(settings.engine, settings.spark_master)
         self.profile = get_profile(profile or settings.profile)
@@ -373,6 +379,9 @@ class Pipeline:
                 StepResult("gold", message="silver unchanged"),
                 StepResult("warehouse", message="gold unchanged"),
             ]
+        # Silver changes are about to be promoted: the bronze and silver gates decide.
+        self._gate("bronze")
+        self._gate("silver")
         users_changed = any(step == "silver_users" and run in pending for run, step in silver_runs)
         silver = self.engine.read(self.lake, tbl.SILVER_READINGS)
         users = self.engine.read(self.lake, tbl.SILVER_USERS)
@@ -409,6 +418,8 @@ class Pipeline:
                 self.lake.replace_where(spec, data, pred)
             res.rows_out = stats.num_rows + flow.num_rows + daily.num_rows + peaks.num_rows
         res.seconds = time.perf_counter() - t0
+        if dates:
+            self._gate("gold")
         t1 = time.perf_counter()
         wh = load_warehouse(self.settings, dates, full_users=users_changed)
         wh_results.append(
@@ -422,16 +433,86 @@ class Pipeline:
         _checkpoint(self.lake, "gold", pending, self.run_id)
         return [res, *wh_results]
 
-    def run(self) -> RunSummary:
-        """All steps in order; each recorded in `ops.runs`."""
-        for step in (self.silver_users, self.silver_readings):
-            started = dt.datetime.now(dt.UTC)
-            self.progress(step.__name__)
-            self._record(step(), started)
+    def _gate(self, layer: str, force: bool | None = None) -> None:
+        """Quality checks of `layer`; error-severity failures stop promotion (unless forced)."""
         started = dt.datetime.now(dt.UTC)
-        self.progress("gold")
-        for r in self.gold_and_warehouse():
+        override = self.force if force is None else force
+        try:
+            failures = enforce_gate(
+                home=self.settings.home,
+                warehouse=self.settings.warehouse,
+                run_id=self.run_id,
+                layer=layer,
+                force=override,
+                profile=self.profile.name,
+            )
+        except QualityGateError as exc:
+            self._record(StepResult(f"quality_gate_{layer}", message=str(exc)), started, "blocked")
+            raise
+        if failures:
+            ids = ", ".join(f.check_id for f in failures)
+            status = "overridden" if self.force and layer != "warehouse" else "warned"
+            self._record(
+                StepResult(f"quality_gate_{layer}", message=f"failed: {ids}"), started, status
+            )
+
+    def _step(self, name: str, fn: Callable[[], list[StepResult]]) -> None:
+        """Run one step with retries on unexpected errors (GreenStream: 3 tries, backoff);
+        record it in `ops.runs` as success, blocked (quality gate) or failed."""
+        started = dt.datetime.now(dt.UTC)
+        self.progress(name)
+        delays = list(self.settings.retry_backoff_s)
+        t0 = time.perf_counter()
+        while True:
+            try:
+                results = fn()
+                break
+            except QualityGateError as exc:
+                self._record(
+                    StepResult(name, seconds=time.perf_counter() - t0, message=str(exc)),
+                    started,
+                    "blocked",
+                )
+                raise
+            except WattlakeError as exc:
+                self._record(
+                    StepResult(name, seconds=time.perf_counter() - t0, message=str(exc)),
+                    started,
+                    "failed",
+                )
+                raise
+            except Exception as exc:
+                if delays:
+                    delay = delays.pop(0)
+                    self.log.warning("step_retry", step=name, error=repr(exc), in_s=delay)
+                    time.sleep(delay)
+                    continue
+                msg = f"{type(exc).__name__}: {exc}".splitlines()[0]
+                self._record(
+                    StepResult(name, seconds=time.perf_counter() - t0, message=msg),
+                    started,
+                    "failed",
+                )
+                raise PipelineError(f"step {name} failed after retries: {msg}") from exc
+        for r in results:
             self._record(r, started)
+
+    def run(self) -> RunSummary:
+        """All steps in order, each recorded in `ops.runs`; quality gates between layers."""
+        self._step("silver_users", lambda: [self.silver_users()])
+        self._step("silver", lambda: [self.silver_readings()])
+        self._step("gold", self.gold_and_warehouse)
+        if any(s.step == "warehouse" and s.rows_out for s in self.summary.steps):
+            self._gate("warehouse", force=True)  # committed already: report, do not block
+        raise_alerts(
+            self.settings.home,
+            self.run_id,
+            warehouse=self.settings.warehouse,
+            notifiers=[LogNotifier()],
+        )
+        store_metrics(
+            self.lake, collect_metrics(self.settings.home, self.settings.warehouse), self.run_id
+        )
         return self.summary
 
 
@@ -441,9 +522,14 @@ def run_pipeline(
     profile: str | None = None,
     progress: Callable[[str], None] | None = None,
     rebuild: bool = False,
+    force: bool = False,
 ) -> RunSummary:
-    """Process everything new in bronze (everything with `rebuild`); see the module docstring."""
-    p = Pipeline(settings, engine=engine, profile=profile, progress=progress, rebuild=rebuild)
+    """Process everything new in bronze (everything with `rebuild`); see the module docstring.
+
+    `force` promotes past failed error-severity quality checks (recorded in `ops.runs`)."""
+    p = Pipeline(
+        settings, engine=engine, profile=profile, progress=progress, rebuild=rebuild, force=force
+    )
     try:
         return p.run()
     finally:

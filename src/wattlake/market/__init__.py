@@ -1,0 +1,61 @@
+"""Simulated peer-to-peer energy market: clearing, settlement and KPIs.
+
+    inputs, row_t, row_u = build_inputs(flow, users, MarketConfig())   # or run_market(...)
+    trades = PayAsClear().clear(inputs)                                  # or ProRata()
+    table = trades.to_arrow(inputs)
+
+See `clearing` for the market rules and `settle` for eligibility, the flow after P2P and
+the KPIs.
+"""
+
+from wattlake.market.clearing import (
+    MECHANISMS,
+    TRADE_SCHEMA,
+    ClearingMechanism,
+    MarketConfig,
+    MarketInputs,
+    PayAsClear,
+    ProRata,
+    Trades,
+    assign_communities,
+    get_mechanism,
+    haversine_km,
+    make_inputs,
+)
+from wattlake.market.frames import USER_P2P_SCHEMA, build_inputs, user_p2p_table
+from wattlake.market.settle import (
+    MarketResult,
+    apply_eligibility,
+    daily_user_kpis,
+    hourly_eligibility,
+    rolling_kpis,
+    run_market,
+    settle_arrays,
+    settle_flow,
+)
+
+__all__ = [
+    "MECHANISMS",
+    "TRADE_SCHEMA",
+    "USER_P2P_SCHEMA",
+    "ClearingMechanism",
+    "MarketConfig",
+    "MarketInputs",
+    "MarketResult",
+    "PayAsClear",
+    "ProRata",
+    "Trades",
+    "apply_eligibility",
+    "assign_communities",
+    "build_inputs",
+    "daily_user_kpis",
+    "get_mechanism",
+    "haversine_km",
+    "hourly_eligibility",
+    "make_inputs",
+    "rolling_kpis",
+    "run_market",
+    "settle_arrays",
+    "settle_flow",
+    "user_p2p_table",
+]

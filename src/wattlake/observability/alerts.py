@@ -1,0 +1,266 @@
+"""GreenStream alert matrix evaluated from the tables → `ops.alerts`, plus notifiers.
+
+Rules (seeds/greenstream-architecture.md):
+
+- `missing_extended` (critical, pipeline (`run.py::_alerts`)): gap ≥ 24 h — already written by
+  the silver step, not re-derived here
+- `meter_fault` (warning, silver.meter_readings flags, silver.quarantine rules): a `fault_*`
+  rule fired for a meter and the pipeline has not raised that fault for the meter yet
+- `transformation_failure` (critical, ops.runs): a step row with `status = 'failed'` (the runner
+  records it after its 3 retries)
+- `low_quality_score` (warning, silver.meter_readings): mean `quality_score` of the rows the
+  latest silver run wrote < 80 points
+- `ingestion_backlog` (warning, bronze + ops.checkpoints): > 1000 bronze readings in batches
+  silver has not processed
+
+Writing is idempotent: an alert is identified by (rule, meter_id, message) — messages carry
+no wall-clock time — and only identities not yet in `ops.alerts` are appended (NULL
+`meter_id` compares equal to NULL here, unlike a SQL MERGE).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+import httpx
+import pyarrow as pa
+
+from wattlake.lake import tables as tbl
+from wattlake.lake.tables import Lake
+from wattlake.logs import get_logger
+from wattlake.observability.metrics import backlog_records
+from wattlake.quality.tables import connect, existing_relations
+from wattlake.transforms.vee.rules import FAULT_RULES
+
+LOW_QUALITY_SCORE = 80.0  # points
+BACKLOG_MAX_RECORDS = 1000  # bronze readings pending silver
+
+
+@dataclass(frozen=True)
+class Alert:
+    """One `ops.alerts` row."""
+
+    alert_ts: dt.datetime
+    severity: str  # critical | warning
+    rule: str
+    meter_id: str | None
+    message: str
+    run_id: str | None
+
+    @property
+    def identity(self) -> tuple[str, str | None, str]:
+        return (self.rule, self.meter_id, self.message)
+
+    def to_json(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["alert_ts"] = self.alert_ts.isoformat()
+        return d
+
+
+def evaluate_alerts(
+    home: Path,
+    run_id: str | None = None,
+    now: dt.datetime | None = None,
+    warehouse: str | None = None,
+    low_quality_score: float = LOW_QUALITY_SCORE,
+    backlog_max: int = BACKLOG_MAX_RECORDS,
+) -> list[Alert]:
+    """The alerts the current table state calls for (not yet de-duplicated)."""
+    now = now or dt.datetime.now(dt.UTC)
+    con = connect(Path(home), warehouse)
+    have = existing_relations(con)
+    out: list[Alert] = []
+
+    def add(severity: str, rule: str, meter: str | None, msg: str, rid: str | None) -> None:
+        out.append(Alert(now, severity, rule, meter, msg, rid if rid else run_id))
+
+    try:
+        # meter faults not already alerted by the pipeline (rule = the fault id there)
+        already = (
+            "SELECT rule, meter_id FROM ops.alerts"
+            if "ops.alerts" in have
+            else "SELECT NULL::VARCHAR AS rule, NULL::VARCHAR AS meter_id WHERE false"
+        )
+        parts = []
+        if "silver.meter_readings" in have:
+            parts.append(
+                "SELECT meter_id, ts, trim(unnest(string_split(flags, ','))) AS r "
+                "FROM silver.meter_readings WHERE flags LIKE '%fault_%'"
+            )
+        if "silver.quarantine" in have:
+            parts.append(
+                "SELECT meter_id, ts, trim(unnest(string_split(rules, ','))) AS r "
+                "FROM silver.quarantine WHERE rules LIKE '%fault_%'"
+            )
+        if parts:
+            faults = ", ".join(f"'{r}'" for r in FAULT_RULES)
+            rows = con.execute(
+                f"""SELECT r, meter_id, count(*), min(ts), max(ts)
+                    FROM ({" UNION ALL ".join(parts)}) f
+                    WHERE r IN ({faults}) AND meter_id IS NOT NULL
+                      AND (r, meter_id) NOT IN ({already})
+                    GROUP BY ALL ORDER BY 2, 1"""
+            ).fetchall()
+            for r, meter, n, first, last in rows:
+                add(
+                    "warning",
+                    "meter_fault",
+                    meter,
+                    f"{r}: {n} readings from {first:%Y-%m-%d %H:%M} to {last:%Y-%m-%d %H:%M} UTC",
+                    None,
+                )
+        if "ops.runs" in have:
+            for rid, step, msg in con.execute(
+                "SELECT run_id, step, coalesce(message, '') FROM ops.runs "
+                "WHERE status = 'failed' ORDER BY started_at, run_id, step"
+            ).fetchall():
+                add(
+                    "critical",
+                    "transformation_failure",
+                    None,
+                    f"step {step} of {rid} failed: {msg}".rstrip(": "),
+                    rid,
+                )
+        if "ops.runs" in have and "silver.meter_readings" in have:
+            row = con.execute(
+                """WITH last AS (SELECT run_id FROM ops.runs WHERE step = 'silver'
+                                 AND status = 'success' AND rows_out > 0
+                                 ORDER BY started_at DESC, run_id DESC LIMIT 1)
+                   SELECT (SELECT run_id FROM last), avg(quality_score), count(*)
+                   FROM silver.meter_readings WHERE _run_id = (SELECT run_id FROM last)"""
+            ).fetchone()
+            if row and row[0] and row[2] and row[1] is not None and row[1] < low_quality_score:
+                add(
+                    "warning",
+                    "low_quality_score",
+                    None,
+                    f"mean quality score {row[1]:.1f} < {low_quality_score:g} over {row[2]} "
+                    f"silver rows written by {row[0]}",
+                    str(row[0]),
+                )
+        pending = backlog_records(con, have)
+        if pending > backlog_max:
+            add(
+                "warning",
+                "ingestion_backlog",
+                None,
+                f"{pending} bronze readings pending silver (> {backlog_max})",
+                None,
+            )
+    finally:
+        con.close()
+    return out
+
+
+def write_alerts(lake: Lake, alerts: Sequence[Alert]) -> list[Alert]:
+    """Append the alerts whose (rule, meter_id, message) is not in `ops.alerts`; returns them."""
+    existing = lake.read(tbl.OPS_ALERTS, ["rule", "meter_id", "message"]).to_pylist()
+    seen = {(r["rule"], r["meter_id"], r["message"]) for r in existing}
+    new: list[Alert] = []
+    for a in alerts:
+        if a.identity not in seen:
+            seen.add(a.identity)
+            new.append(a)
+    if new:
+        lake.append(tbl.OPS_ALERTS, pa.Table.from_pylist([asdict(a) for a in new]))
+    return new
+
+
+def raise_alerts(
+    home: Path,
+    run_id: str | None = None,
+    now: dt.datetime | None = None,
+    warehouse: str | None = None,
+    notifiers: Sequence[Notifier] = (),
+) -> list[Alert]:
+    """Evaluate, write the new alerts, and send them to `notifiers`; returns the new alerts."""
+    new = write_alerts(Lake(Path(home)), evaluate_alerts(home, run_id, now, warehouse))
+    if new:
+        notify_all(new, notifiers)
+    return new
+
+
+# -- notifiers -----------------------------------------------------------------------
+
+
+class Notifier(Protocol):
+    """Anything that can deliver a batch of alerts."""
+
+    def notify(self, alerts: Sequence[Alert]) -> None: ...
+
+
+class LogNotifier:
+    """Writes each alert as a structlog event (`alert`), level by severity."""
+
+    def __init__(self) -> None:
+        self.log = get_logger(component="alerts")
+
+    def notify(self, alerts: Sequence[Alert]) -> None:
+        for a in alerts:
+            level = self.log.error if a.severity == "critical" else self.log.warning
+            level("alert", **a.to_json())
+
+
+class WebhookNotifier:
+    """POSTs `{"source": "wattlake", "alerts": [...]}` as JSON to `url`.
+
+    `timeout_s` per attempt; up to `retries` further attempts on a transport error or a
+    5xx/429 answer, sleeping `backoff_s × 2^attempt` seconds between them. A 4xx answer is
+    not retried. Raises `httpx.HTTPError` when every attempt failed.
+    """
+
+    def __init__(
+        self,
+        url: str,
+        timeout_s: float = 5.0,
+        retries: int = 2,
+        backoff_s: float = 0.5,
+        headers: dict[str, str] | None = None,
+        transport: httpx.BaseTransport | None = None,
+    ) -> None:
+        self.url = url
+        self.retries = retries
+        self.backoff_s = backoff_s
+        self.client = httpx.Client(timeout=timeout_s, headers=headers, transport=transport)
+
+    def notify(self, alerts: Sequence[Alert]) -> None:
+        if not alerts:
+            return
+        payload = {"source": "wattlake", "alerts": [a.to_json() for a in alerts]}
+        for attempt in range(self.retries + 1):
+            try:
+                resp = self.client.post(self.url, json=payload)
+                if resp.status_code < 500 and resp.status_code != 429:
+                    resp.raise_for_status()
+                    return
+                resp.raise_for_status()
+            except httpx.HTTPStatusError as exc:
+                if exc.response.status_code < 500 and exc.response.status_code != 429:
+                    raise
+                if attempt == self.retries:
+                    raise
+            except httpx.TransportError:
+                if attempt == self.retries:
+                    raise
+            time.sleep(self.backoff_s * 2**attempt)
+
+    def close(self) -> None:
+        self.client.close()
+
+
+def notify_all(alerts: Sequence[Alert], notifiers: Sequence[Notifier]) -> list[Exception]:
+    """Send to every notifier; a failing notifier is logged and does not stop the others."""
+    errors: list[Exception] = []
+    log = get_logger(component="alerts")
+    for n in notifiers:
+        try:
+            n.notify(alerts)
+        except Exception as exc:  # a broken channel must not hide the others
+            log.error("notifier_failed", notifier=type(n).__name__, error=str(exc))
+            errors.append(exc)
+    return errors

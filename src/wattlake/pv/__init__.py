@@ -1,0 +1,23 @@
+"""PV physics: modelled production of rooftop systems from weather (pvlib ModelChain)."""
+
+from wattlake.pv.model import (
+    DEFAULT_LOSSES_PCT,
+    FAIMAN_PARAMETERS,
+    complete_irradiance,
+    model_pv_from_poa,
+    model_pv_kw,
+    modelled_production_for_users,
+    pvgis_to_pvlib_azimuth,
+    pvlib_to_pvgis_azimuth,
+)
+
+__all__ = [
+    "DEFAULT_LOSSES_PCT",
+    "FAIMAN_PARAMETERS",
+    "complete_irradiance",
+    "model_pv_from_poa",
+    "model_pv_kw",
+    "modelled_production_for_users",
+    "pvgis_to_pvlib_azimuth",
+    "pvlib_to_pvgis_azimuth",
+]

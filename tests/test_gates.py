@@ -1,0 +1,77 @@
+"""Quality gates inside `wattlake run`: a corrupted batch stops promotion; --force records it."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+import pyarrow.compute as pc
+import pytest
+
+from conftest import write
+from wattlake.config import load_settings
+from wattlake.lake import tables as tbl
+from wattlake.lake.tables import Lake
+from wattlake.pipeline.ingest import ingest_files
+from wattlake.pipeline.run import run_pipeline
+from wattlake.quality.runner import QualityGateError
+from wattlake.query import run_sql
+
+HEADER = "meter_id,timestamp,value,unit\n"
+
+
+def _day(meter: str, day: int) -> str:
+    return "".join(
+        f"{meter},2024-03-{day:02d}T{h:02d}:{m:02d}:00Z,{0.5 + h / 48:.3f},kW\n"
+        for h in range(24)
+        for m in (0, 30)
+    )
+
+
+def test_corrupted_silver_blocks_promotion_until_forced(tmp_path: Path) -> None:
+    s = load_settings(home=tmp_path / "h")
+    day1 = HEADER + _day("A", 4) + _day("B", 4) + _day("C", 4)
+    ingest_files(s, [write(tmp_path / "d1.csv", day1)])
+    run_pipeline(s)
+    lake = Lake(s.home)
+    facts_before = run_sql(s.home, "SELECT count(*) FROM dw.fact_energy_flow")[1]
+    # Corrupt silver outside the next batch's meters: a duplicated (meter_id, ts) key of C.
+    silver = lake.read(tbl.SILVER_READINGS)
+    c_rows = silver.filter(pc.equal(silver["meter_id"], "C"))
+    lake.append(tbl.SILVER_READINGS, c_rows.slice(0, 1))
+    ingest_files(s, [write(tmp_path / "d2.csv", HEADER + _day("A", 5) + _day("B", 5))])
+    with pytest.raises(QualityGateError, match=r"silver\.readings\.unique_meter_ts"):
+        run_pipeline(s)
+    # Not promoted: the warehouse still has day 1 only; the gold checkpoint was not written.
+    assert run_sql(s.home, "SELECT count(*) FROM dw.fact_energy_flow")[1] == facts_before
+    blocked = run_sql(
+        s.home,
+        "SELECT step, status, message FROM ops.runs "
+        "WHERE status IN ('blocked', 'overridden') ORDER BY started_at",
+    )[1]
+    assert blocked and blocked[0][1] == "blocked"
+    failed = run_sql(
+        s.home,
+        "SELECT sample FROM ops.quality_results WHERE NOT passed "
+        "AND check_id = 'silver.readings.unique_meter_ts'",
+    )[1]
+    assert failed and "C" in failed[-1][0]
+    # Forced: promoted, and the override is on record.
+    run_pipeline(s, force=True)
+    assert (
+        run_sql(
+            s.home,
+            "SELECT count(*) FROM ops.runs WHERE status = 'overridden' "
+            "AND message LIKE '%unique_meter_ts%'",
+        )[1][0][0]
+        >= 1
+    )
+    days = run_sql(
+        s.home,
+        "SELECT count(DISTINCT t.date) FROM dw.fact_energy_flow f "
+        "JOIN dw.dim_time t USING (time_sk)",
+    )[1][0][0]
+    assert days == 2
+    assert dt.date(2024, 3, 5) in {
+        r[0] for r in run_sql(s.home, "SELECT DISTINCT date FROM gold.daily_energy_balance")[1]
+    }
