@@ -458,7 +458,7 @@ class Pipeline:
 
     def _step(self, name: str, fn: Callable[[], list[StepResult]]) -> None:
         """Run one step with retries on unexpected errors (GreenStream: 3 tries, backoff);
-        record it in `ops.runs` as success, blocked (quality gate) or failed."""
+        record it in `ops.runs` as success or failed (quality gates record "blocked")."""
         started = dt.datetime.now(dt.UTC)
         self.progress(name)
         delays = list(self.settings.retry_backoff_s)
@@ -467,13 +467,8 @@ class Pipeline:
             try:
                 results = fn()
                 break
-            except QualityGateError as exc:
-                self._record(
-                    StepResult(name, seconds=time.perf_counter() - t0, message=str(exc)),
-                    started,
-                    "blocked",
-                )
-                raise
+            except QualityGateError:
+                raise  # recorded by _gate as "blocked"
             except WattlakeError as exc:
                 self._record(
                     StepResult(name, seconds=time.perf_counter() - t0, message=str(exc)),
