@@ -13,8 +13,10 @@ def meter_cadence(t: ir.Table, profile: VeeProfile) -> ir.Table:
     timestamps, among `profile.cadences_minutes` (ties → the shorter step)."""
     d = t.filter(t.ts.notnull()).select("meter_id", "ts").distinct()
     w = ibis.window(group_by=d.meter_id, order_by=d.ts)
-    step = ((d.ts.epoch_seconds() - d.ts.lag().over(w).epoch_seconds()) / 60).cast("int64")
-    steps = d.mutate(step=step)
+    secs = (d.ts.epoch_seconds() - d.ts.lag().over(w).epoch_seconds()).cast("int64")
+    steps = d.mutate(secs=secs)
+    # Whole minutes only: engines round or truncate fractional minutes differently.
+    steps = steps.filter((steps.secs % 60) == 0).mutate(step=steps.secs // 60)
     steps = steps.filter(steps.step.isin(list(profile.cadences_minutes)))
     counts = steps.group_by(["meter_id", "step"]).aggregate(n=steps.count())
     rank = ibis.row_number().over(
