@@ -60,7 +60,7 @@ def _two_meters(tmp_path: Path) -> Path:
         f"{m},2024-03-04T{h:02d}:{mm:02d}:00Z,{v},kW\n"
         for m in ("A", "B")
         for h in range(0, 4)
-        for mm, v in ((0, "1.0"), (30, "-1.0" if (m, h) == ("A", 2) else "1.2"))
+        for mm, v in ((0, "1.0"), (30, "25.0" if (m, h) == ("A", 2) else "1.2"))
     )
     return write(tmp_path / "two.csv", HEADER + body)
 
@@ -99,17 +99,17 @@ def test_quarantine_release_is_recorded_and_moves_row(tmp_path: Path) -> None:
     s = load_settings(home=tmp_path / "h")
     ingest_files(s, [_two_meters(tmp_path)])
     run_pipeline(s)
-    (rid,) = run_sql(s.home, "SELECT _record_id FROM silver.quarantine WHERE rules = 'negative'")[
+    (rid,) = run_sql(s.home, "SELECT _record_id FROM silver.quarantine WHERE rules = 'above_max'")[
         1
     ][0]
-    # The negative reading was replaced by a linear estimate in silver meanwhile.
+    # The over-limit reading was replaced by a linear estimate in silver meanwhile.
     assert _rows(s.home, "meter_id = 'A' AND hour = 2 AND provenance = 'estimated'")
     with pytest.raises(InputError, match="reason"):
         release(s, " ", record_ids=[rid])
     assert (
         release(
             s,
-            "meter exports at night (confirmed by field visit)",
+            "3-phase supply, 25 kW confirmed by field visit",
             record_ids=[rid],
             released_by="ops",
         )
@@ -117,10 +117,10 @@ def test_quarantine_release_is_recorded_and_moves_row(tmp_path: Path) -> None:
     )
     run_pipeline(s)
     edited = _rows(s.home, "provenance = 'edited'")
-    assert len(edited) == 1 and "released" in str(edited[0][6]) and "negative" in str(edited[0][6])
+    assert len(edited) == 1 and "released" in str(edited[0][6]) and "above_max" in str(edited[0][6])
     assert run_sql(s.home, "SELECT count(*) FROM silver.quarantine")[1] == [(0,)]
     rel = run_sql(s.home, "SELECT rules, reason, released_by FROM ops.quarantine_releases")[1]
-    assert rel == [("negative", "meter exports at night (confirmed by field visit)", "ops")]
+    assert rel == [("above_max", "3-phase supply, 25 kW confirmed by field visit", "ops")]
     bronze = run_sql(s.home, "SELECT count(*) FROM bronze.meter_readings")[1][0][0]
     silver = run_sql(s.home, "SELECT count(*) FROM silver.meter_readings WHERE NOT is_estimated")[
         1
