@@ -171,3 +171,19 @@ def test_vee_evaluate_needs_silver(tmp_path: Path) -> None:
 
     with pytest.raises(InputError, match="silver is empty"):
         evaluate(load_settings(home=tmp_path / "empty"))
+
+
+def test_rebuild_reaches_gold_and_warehouse(tmp_path: Path) -> None:
+    s = load_settings(home=tmp_path / "h")
+    ingest_files(s, [_two_meters(tmp_path)])
+    run_pipeline(s)
+    load_registry(s, write(tmp_path / "reg.csv", "meter_id\nA\n"))
+    summary = run_pipeline(s, rebuild=True)
+    assert "1 date(s) recomputed" in summary.step("gold").message  # type: ignore[union-attr]
+    users = run_sql(s.home, "SELECT DISTINCT user_id FROM gold.energy_flow_hourly")[1]
+    assert users == [("A",)]
+    facts = run_sql(
+        s.home,
+        "SELECT DISTINCT u.user_id FROM dw.fact_energy_flow f JOIN dw.dim_users u USING (user_sk)",
+    )[1]
+    assert facts == [("A",)]

@@ -196,16 +196,36 @@ def _ingest_api(
 def run(
     engine: Annotated[str | None, typer.Option(help="duckdb (default) or spark.")] = None,
     profile: Annotated[str | None, typer.Option(help="VEE profile (default greenstream).")] = None,
+    rebuild: Annotated[
+        bool,
+        typer.Option(
+            "--rebuild",
+            help="Re-validate all of bronze (after a profile, registry or release change).",
+        ),
+    ] = False,
+    warehouse: Annotated[
+        str | None, typer.Option(help="Warehouse: postgresql://... (default: the DuckDB file).")
+    ] = None,
+    force: Annotated[
+        bool,
+        typer.Option(
+            "--force",
+            help="Promote despite failed error-severity quality checks (recorded in ops.runs).",
+        ),
+    ] = False,
     home: HomeOpt = None,
 ) -> None:
-    """Process new bronze data: silver (VEE) → gold → warehouse."""
+    """Process new bronze data: silver (VEE) → gold → warehouse, with quality gates."""
     from wattlake.pipeline.run import run_pipeline
 
     if engine is not None and engine not in ("duckdb", "spark"):
         raise InputError(f"unknown engine '{engine}' (known: duckdb, spark)")
-    s = _settings(home, engine=engine, profile=profile)
+    s = _settings(home, engine=engine, profile=profile, warehouse=warehouse)
     summary = run_pipeline(
-        s, progress=lambda step: err.print(f"[dim]… {step}[/dim]") if err.is_terminal else None
+        s,
+        rebuild=rebuild,
+        force=force,
+        progress=(lambda step: err.print(f"[dim]… {step}[/dim]")) if err.is_terminal else None,
     )
     _print_run(summary)
 

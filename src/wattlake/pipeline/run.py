@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 import ibis
 import pyarrow as pa
 import pyarrow.compute as pc
+from deltalake import DeltaTable
 
 from wattlake.config import Settings
 from wattlake.engine import Engine, make_engine
@@ -78,8 +79,16 @@ def _checkpointed(lake: Lake, step: str) -> set[str]:
     return set(ck.filter(pc.equal(ck["step"], step))["batch_id"].to_pylist())
 
 
-def _checkpoint(lake: Lake, step: str, batch_ids: list[str], run_id: str) -> None:
+def _checkpoint(
+    lake: Lake, step: str, batch_ids: list[str], run_id: str, replace: bool = False
+) -> None:
+    """Mark batches as processed by `step` in this run (`replace`: re-processed batches
+    take this run's id, so the steps downstream see them as pending again)."""
     now = dt.datetime.now(dt.UTC)
+    if replace and batch_ids and lake.exists(tbl.OPS_CHECKPOINTS):
+        DeltaTable(str(lake.path(tbl.OPS_CHECKPOINTS))).delete(
+            f"step = '{step}' AND batch_id IN {sql_in(batch_ids)}"
+        )
     lake.insert_new(
         tbl.OPS_CHECKPOINTS,
         pa.Table.from_pylist(
@@ -305,7 +314,7 @@ class Pipeline:
         self.lake.replace_where(tbl.SILVER_QUARANTINE, quarantine, quarantine_pred)
         self.lake.replace_where(tbl.SILVER_GAPS, gap_arrow, gaps_pred)
         self._alerts(gap_arrow, classified)
-        _checkpoint(self.lake, "silver", pending, self.run_id)
+        _checkpoint(self.lake, "silver", pending, self.run_id, replace=self.rebuild)
 
         is_new = pc.is_in(silver["_batch_id"], pa.array(pending))
         new_rows = int(pc.sum(is_new).as_py() or 0)

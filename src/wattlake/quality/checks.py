@@ -278,7 +278,8 @@ def build_checks(grades: Grades | None = None, quarantine_below: int = 70) -> li
             f"accepted rows score ≥ {quarantine_below} (lower scores belong in quarantine, "
             "unless released by an operator)",
             f"""SELECT meter_id || '|' || CAST(ts AS VARCHAR) AS k FROM silver.meter_readings s
-                WHERE quality_score < {quarantine_below} AND NOT is_estimated""",
+                WHERE quality_score < {quarantine_below} AND NOT is_estimated
+                  AND provenance <> 'edited'""",
             ("silver.meter_readings",),
         ),
         Check(
