@@ -75,3 +75,35 @@ def test_corrupted_silver_blocks_promotion_until_forced(tmp_path: Path) -> None:
     assert dt.date(2024, 3, 5) in {
         r[0] for r in run_sql(s.home, "SELECT DISTINCT date FROM gold.daily_energy_balance")[1]
     }
+
+
+def test_alerts_reach_a_webhook(tmp_path: Path) -> None:
+    import json
+    import threading
+    from http.server import BaseHTTPRequestHandler, HTTPServer
+
+    received: list[dict[str, object]] = []
+
+    class Receiver(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            body = self.rfile.read(int(self.headers["Content-Length"]))
+            received.append(json.loads(body))
+            self.send_response(204)
+            self.end_headers()
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = HTTPServer(("127.0.0.1", 0), Receiver)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        url = f"http://127.0.0.1:{server.server_port}/hook"
+        s = load_settings(home=tmp_path / "h", alert_webhook_url=url)
+        # Two days of meter A with a 30 h hole: a missing_extended (critical) alert.
+        text = _day("A", 4).splitlines()[:20] + _day("A", 5).splitlines()[40:]
+        ingest_files(s, [write(tmp_path / "gap.csv", HEADER + "\n".join(text) + "\n")])
+        run_pipeline(s)
+    finally:
+        server.shutdown()
+    alerts = [a for batch in received for a in batch["alerts"]]  # type: ignore[union-attr]
+    assert any(a["rule"] == "missing_extended" and a["severity"] == "critical" for a in alerts)

@@ -46,6 +46,8 @@ class Settings(BaseSettings):
     # reads another lookback before that as context.
     lookback_hours: int = 192
     spark_master: str = "local[2]"
+    # New alerts are POSTed as JSON here too (`WATTLAKE_ALERT_WEBHOOK_URL`); always logged.
+    alert_webhook_url: str | None = None
     # Waits before retrying a step that failed unexpectedly (s); GreenStream: 3 tries.
     retry_backoff_s: tuple[float, ...] = (1.0, 5.0)
     # Warehouse target: None → `<home>/warehouse.duckdb`; or a `postgresql://` URL.

@@ -29,7 +29,14 @@ from wattlake.errors import PipelineError, WattlakeError
 from wattlake.lake import tables as tbl
 from wattlake.lake.tables import Lake, sql_in
 from wattlake.logs import bind_batch, clear_context, get_logger
-from wattlake.observability.alerts import LogNotifier, raise_alerts
+from wattlake.observability.alerts import (
+    Alert,
+    LogNotifier,
+    Notifier,
+    WebhookNotifier,
+    notify_all,
+    raise_alerts,
+)
 from wattlake.observability.metrics import collect_metrics, store_metrics
 from wattlake.quality.runner import QualityGateError, enforce_gate
 from wattlake.transforms import gold
@@ -501,6 +508,18 @@ class Pipeline:
         for r in results:
             self._record(r, started)
 
+    def _notify(self) -> None:
+        """Send every alert this run raised to the log and, if set, the webhook."""
+        notifiers: list[Notifier] = [LogNotifier()]
+        if self.settings.alert_webhook_url:
+            notifiers.append(WebhookNotifier(self.settings.alert_webhook_url))
+        rows = self.lake.read(tbl.OPS_ALERTS)
+        mine = rows.filter(pc.equal(rows["run_id"], self.run_id)).to_pylist()
+        if mine:
+            errors = notify_all([Alert(**r) for r in mine], notifiers)
+            for exc in errors:
+                self.log.warning("alert_notify_failed", error=repr(exc))
+
     def run(self) -> RunSummary:
         """All steps in order, each recorded in `ops.runs`; quality gates between layers."""
         self._step("silver_users", lambda: [self.silver_users()])
@@ -508,12 +527,8 @@ class Pipeline:
         self._step("gold", self.gold_and_warehouse)
         if any(s.step == "warehouse" and s.rows_out for s in self.summary.steps):
             self._gate("warehouse", force=True)  # committed already: report, do not block
-        raise_alerts(
-            self.settings.home,
-            self.run_id,
-            warehouse=self.settings.warehouse,
-            notifiers=[LogNotifier()],
-        )
+        raise_alerts(self.settings.home, self.run_id, warehouse=self.settings.warehouse)
+        self._notify()
         store_metrics(
             self.lake, collect_metrics(self.settings.home, self.settings.warehouse), self.run_id
         )
