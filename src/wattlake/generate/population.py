@@ -8,6 +8,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from wattlake.lake.tables import USER_PROFILE_COLUMNS
+
 ACORN_GROUPS = ("Affluent", "Comfortable", "Adversity")
 ACORN_PROBS = (0.35, 0.30, 0.35)
 ACORN_SCALE = np.array([1.25, 1.0, 0.85])
@@ -18,20 +20,7 @@ LON_RANGE = (-0.45, 0.20)
 PROSUMER_SHARE = 0.30
 CHANGE_SHARE = 0.10
 MOVE_SHARE = 0.01
-USERS_COLUMNS = (
-    "user_id",
-    "meter_id",
-    "pv_meter_id",
-    "user_type",
-    "panel_kwp",
-    "panel_tilt_deg",
-    "panel_azimuth_deg",
-    "latitude",
-    "longitude",
-    "tariff",
-    "acorn_group",
-    "effective_date",
-)
+USERS_COLUMNS = USER_PROFILE_COLUMNS
 NO_DAY = -1
 
 

@@ -68,26 +68,25 @@ BRONZE_READINGS = _spec(
     description="raw meter readings as text, one row per distinct input line",
 )
 
+# The user-profile history layout (`users.csv`, written by `wattlake generate`).
+USER_PROFILE_COLUMNS = (
+    "user_id",
+    "meter_id",
+    "pv_meter_id",
+    "user_type",
+    "panel_kwp",
+    "panel_tilt_deg",
+    "panel_azimuth_deg",
+    "latitude",
+    "longitude",
+    "tariff",
+    "acorn_group",
+    "effective_date",
+)
+
 BRONZE_USERS = _spec(
     "bronze.user_profiles",
-    [
-        (c, pa.string())
-        for c in (
-            "user_id",
-            "meter_id",
-            "pv_meter_id",
-            "user_type",
-            "panel_kwp",
-            "panel_tilt_deg",
-            "panel_azimuth_deg",
-            "latitude",
-            "longitude",
-            "tariff",
-            "acorn_group",
-            "effective_date",
-        )
-    ]
-    + [*LINEAGE, ("ingest_date", pa.string())],
+    [(c, pa.string()) for c in USER_PROFILE_COLUMNS] + [*LINEAGE, ("ingest_date", pa.string())],
     partition_by=("ingest_date",),
     description="raw user-profile history rows as text",
 )

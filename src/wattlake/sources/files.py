@@ -24,24 +24,12 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from wattlake.errors import InputError
+from wattlake.lake.tables import USER_PROFILE_COLUMNS
 
 LAYOUTS: dict[str, tuple[str, ...]] = {
     "lcl": ("LCLid", "tstp", "energy(kWh/hh)"),
     "meter-csv": ("meter_id", "timestamp", "value", "unit"),
-    "users": (
-        "user_id",
-        "meter_id",
-        "pv_meter_id",
-        "user_type",
-        "panel_kwp",
-        "panel_tilt_deg",
-        "panel_azimuth_deg",
-        "latitude",
-        "longitude",
-        "tariff",
-        "acorn_group",
-        "effective_date",
-    ),
+    "users": USER_PROFILE_COLUMNS,
 }
 READING_FORMATS = ("lcl", "meter-csv")
 # Bronze column names for each layout's fields.
