@@ -227,6 +227,20 @@ def test_warehouse_integrity(faulty: tuple[Settings, GenerationResult]) -> None:
         )
         == 0
     )
+    # P2P market: what buyers import is what sellers export is what the transactions hold.
+    traded = one(h, "SELECT round(sum(energy_kwh), 3) FROM dw.fact_energy_transactions")
+    assert traded and traded > 0
+    assert one(h, "SELECT round(sum(p2p_import_kwh), 3) FROM dw.fact_energy_flow") == traded
+    assert one(h, "SELECT round(sum(p2p_export_kwh), 3) FROM dw.fact_energy_flow") == traded
+    assert (
+        one(
+            h,
+            "SELECT count(*) FROM dw.fact_energy_transactions WHERE seller_sk = buyer_sk "
+            "OR energy_kwh <= 0",
+        )
+        == 0
+    )
+    assert one(h, "SELECT round(sum(energy_kwh), 3) FROM gold.p2p_trades") == traded
     # Prosumers produce, top-3 peaks per day.
     assert one(h, "SELECT sum(production_kwh) FROM gold.daily_energy_balance") > 0
     assert one(h, "SELECT max(n) FROM (SELECT count(*) n FROM gold.peak_hours GROUP BY date)") == 3

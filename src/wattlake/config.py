@@ -48,6 +48,11 @@ class Settings(BaseSettings):
     spark_master: str = "local[2]"
     # New alerts are POSTed as JSON here too (`WATTLAKE_ALERT_WEBHOOK_URL`); always logged.
     alert_webhook_url: str | None = None
+    # P2P market (gold): clearing mechanism, network fee on traded energy (EUR per kWh),
+    # community radius (km).
+    market_mechanism: str = "pay_as_clear"
+    market_grid_fee_eur_per_kwh: float = 0.02
+    market_radius_km: float = 5.0
     # Waits before retrying a step that failed unexpectedly (s); GreenStream: 3 tries.
     retry_backoff_s: tuple[float, ...] = (1.0, 5.0)
     # Warehouse target: None → `<home>/warehouse.duckdb`; or a `postgresql://` URL.

@@ -235,9 +235,11 @@ GOLD_FLOW_HOURLY = _spec(
         ("surplus_kwh", pa.float64()),
         ("grid_import_kwh", pa.float64()),
         ("grid_export_kwh", pa.float64()),
+        ("p2p_import_kwh", pa.float64()),
+        ("p2p_export_kwh", pa.float64()),
         ("intervals", pa.int64()),
     ],
-    description="per user and hour: production, consumption and the grid balance",
+    description="per user and hour: production, consumption, P2P trades and the grid balance",
 )
 
 GOLD_DAILY_BALANCE = _spec(
@@ -251,6 +253,8 @@ GOLD_DAILY_BALANCE = _spec(
         ("surplus_kwh", pa.float64()),
         ("grid_import_kwh", pa.float64()),
         ("grid_export_kwh", pa.float64()),
+        ("p2p_import_kwh", pa.float64()),
+        ("p2p_export_kwh", pa.float64()),
         ("intervals", pa.int64()),
     ],
     description="per user and day: the energy balance (sum of the hourly flow)",
@@ -454,6 +458,28 @@ OPS_METRICS = _spec(
     description="metric samples recorded per run (wattlake.observability.metrics)",
 )
 
+GOLD_P2P_TRADES = TableSpec(
+    "gold",
+    "p2p_trades",
+    (
+        ("ts", UTC_TS),  # interval start (UTC)
+        ("date", pa.date32()),
+        ("seller_id", pa.string()),
+        ("buyer_id", pa.string()),
+        ("energy_kwh", pa.float64()),
+        ("price_eur_per_kwh", pa.float64()),
+        ("amount_eur", pa.float64()),  # energy × price, paid to the seller
+        ("grid_fee_eur", pa.float64()),  # energy × network fee, paid by the buyer
+        ("distance_km", pa.float64()),
+        ("co2_saved_kg", pa.float64()),
+        ("buyer_savings_eur", pa.float64()),
+        ("seller_premium_eur", pa.float64()),
+        ("community_id", pa.int64()),
+        ("mechanism", pa.string()),
+    ),
+    description="P2P trades, one row per (interval, seller, buyer)",
+)
+
 ALL_TABLES: tuple[TableSpec, ...] = (
     BRONZE_READINGS,
     BRONZE_USERS,
@@ -470,6 +496,7 @@ ALL_TABLES: tuple[TableSpec, ...] = (
     GOLD_FLOW_HOURLY,
     GOLD_DAILY_BALANCE,
     GOLD_PEAK_HOURS,
+    GOLD_P2P_TRADES,
     OPS_RUNS,
     OPS_DEAD_LETTER,
     OPS_MANIFEST,

@@ -1,35 +1,14 @@
 """Lake tables the market writes (gold layer), declared like `wattlake.lake.tables`.
 
-Not yet in `lake.tables.ALL_TABLES`; add them there so `wattlake sql` shows them.
+`GOLD_P2P_TRADES` is written by the gold step (and declared in `lake.tables`); the daily
+KPI table is computed by `settle.daily_user_kpis` but not written by the pipeline yet.
 """
 
 from __future__ import annotations
 
 import pyarrow as pa
 
-from wattlake.lake.tables import UTC_TS, TableSpec
-
-GOLD_P2P_TRADES = TableSpec(
-    "gold",
-    "p2p_trades",
-    (
-        ("ts", UTC_TS),  # interval start (UTC)
-        ("date", pa.date32()),
-        ("seller_id", pa.string()),
-        ("buyer_id", pa.string()),
-        ("energy_kwh", pa.float64()),
-        ("price_eur_per_kwh", pa.float64()),
-        ("amount_eur", pa.float64()),  # energy × price, paid to the seller
-        ("grid_fee_eur", pa.float64()),  # energy × network fee, paid by the buyer
-        ("distance_km", pa.float64()),
-        ("co2_saved_kg", pa.float64()),
-        ("buyer_savings_eur", pa.float64()),
-        ("seller_premium_eur", pa.float64()),
-        ("community_id", pa.int64()),
-        ("mechanism", pa.string()),
-    ),
-    description="P2P trades, one row per (interval, seller, buyer)",
-)
+from wattlake.lake.tables import GOLD_P2P_TRADES, TableSpec
 
 GOLD_P2P_USER_KPIS = TableSpec(
     "gold",

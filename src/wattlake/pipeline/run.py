@@ -29,6 +29,8 @@ from wattlake.errors import PipelineError, WattlakeError
 from wattlake.lake import tables as tbl
 from wattlake.lake.tables import Lake, sql_in
 from wattlake.logs import bind_batch, clear_context, get_logger
+from wattlake.market import MarketConfig, get_mechanism, hourly_eligibility, run_market
+from wattlake.market.settle import settle_flow
 from wattlake.observability.alerts import (
     Alert,
     LogNotifier,
@@ -379,6 +381,33 @@ class Pipeline:
                 tbl.OPS_ALERTS, pa.Table.from_pylist(rows), ["rule", "meter_id", "message"]
             )
 
+    def _market(
+        self, silver: ibis.Table, channels: ibis.Table, users: ibis.Table, flow: ibis.Table
+    ) -> tuple[ibis.Table, pa.Table]:
+        """Clear the P2P market on the hourly flow; the flow net of P2P, and the trades.
+
+        Only user-hours whose readings are all grade C or better may trade."""
+        elig = hourly_eligibility(silver, channels)
+        flow_in = flow.left_join(
+            elig, (flow.user_id == elig.user_id) & (flow.hour_ts == elig.hour_ts)
+        )
+        flow_in = flow_in.drop([c for c in flow_in.columns if c.endswith("_right")])
+        # Engines return rows in no fixed order; the market's tie-breaks must not depend on it.
+        flow_rows = self.engine.to_arrow(flow_in).sort_by(
+            [("hour_ts", "ascending"), ("user_id", "ascending")]
+        )
+        user_rows = self.engine.to_arrow(users).sort_by(
+            [("user_id", "ascending"), ("effective_date", "ascending")]
+        )
+        result = run_market(
+            flow_rows,
+            user_rows,
+            MarketConfig.from_settings(self.settings),
+            get_mechanism(self.settings.market_mechanism),
+        )
+        p2p = self.engine.materialize(ibis.memtable(result.user_p2p))
+        return settle_flow(flow, p2p), result.trades_table
+
     def gold_and_warehouse(self) -> list[StepResult]:
         """Recompute gold for the dates touched by pending silver runs, then load the warehouse."""
         t0 = time.perf_counter()
@@ -420,7 +449,9 @@ class Pipeline:
             s = silver.filter(silver.date.isin(dates))
             channels = gold.meter_channels(users)
             stats = self.engine.to_arrow(gold.hourly_meter_stats(s))
-            flow_expr = gold.energy_flow_hourly(s, channels)
+            flow_expr, trades = self._market(
+                s, channels, users, gold.energy_flow_hourly(s, channels)
+            )
             flow = self.engine.to_arrow(flow_expr)
             daily = self.engine.to_arrow(gold.daily_energy_balance(flow_expr))
             peaks = self.engine.to_arrow(gold.peak_hours(s, channels))
@@ -430,9 +461,11 @@ class Pipeline:
                 (tbl.GOLD_FLOW_HOURLY, flow),
                 (tbl.GOLD_DAILY_BALANCE, daily),
                 (tbl.GOLD_PEAK_HOURS, peaks),
+                (tbl.GOLD_P2P_TRADES, trades),
             ):
                 self.lake.replace_where(spec, data, pred)
             res.rows_out = stats.num_rows + flow.num_rows + daily.num_rows + peaks.num_rows
+            res.message += f"; {trades.num_rows} P2P trade(s)"
         res.seconds = time.perf_counter() - t0
         if dates:
             self._gate("gold")

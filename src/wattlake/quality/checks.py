@@ -401,11 +401,11 @@ def build_checks(grades: Grades | None = None, quarantine_below: int = 70) -> li
             "gold.energy_flow_hourly.balance_identity",
             "gold",
             "error",
-            "production + grid_import = consumption + grid_export per row "
-            f"(± {BALANCE_TOLERANCE_KWH:g} kWh)",
+            "production + grid_import + p2p_import = consumption + grid_export + p2p_export "
+            f"per row (± {BALANCE_TOLERANCE_KWH:g} kWh)",
             f"""SELECT user_id || '|' || CAST(hour_ts AS VARCHAR) AS k FROM {flow}
-                WHERE abs(production_kwh + grid_import_kwh - consumption_kwh - grid_export_kwh)
-                      > {BALANCE_TOLERANCE_KWH}""",
+                WHERE abs(production_kwh + grid_import_kwh + p2p_import_kwh - consumption_kwh
+                          - grid_export_kwh - p2p_export_kwh) > {BALANCE_TOLERANCE_KWH}""",
             (flow,),
         ),
         Check(
@@ -421,12 +421,13 @@ def build_checks(grades: Grades | None = None, quarantine_below: int = 70) -> li
             "gold.energy_flow_hourly.self_consumption_bounds",
             "gold",
             "error",
-            "self_consumption ≤ min(production, consumption) and grid_export = surplus "
-            f"(± {BALANCE_TOLERANCE_KWH:g} kWh)",
+            "self_consumption ≤ min(production, consumption) and grid_export + p2p_export = "
+            f"surplus (± {BALANCE_TOLERANCE_KWH:g} kWh)",
             f"""SELECT user_id || '|' || CAST(hour_ts AS VARCHAR) AS k FROM {flow}
                 WHERE self_consumption_kwh > least(production_kwh, consumption_kwh)
                                              + {BALANCE_TOLERANCE_KWH}
-                   OR abs(grid_export_kwh - surplus_kwh) > {BALANCE_TOLERANCE_KWH}""",
+                   OR abs(grid_export_kwh + p2p_export_kwh - surplus_kwh)
+                      > {BALANCE_TOLERANCE_KWH}""",
             (flow,),
         ),
         _unique(

@@ -78,7 +78,7 @@ def energy_flow_hourly(silver: ir.Table, channels: ir.Table) -> ir.Table:
 
 
 def daily_energy_balance(flow_hourly: ir.Table) -> ir.Table:
-    """Per user and day: the sum of the hourly flow (kWh)."""
+    """Per user and day: the sum of the hourly flow after P2P settlement (kWh)."""
     f = flow_hourly
     measures = [
         "production_kwh",
@@ -87,6 +87,8 @@ def daily_energy_balance(flow_hourly: ir.Table) -> ir.Table:
         "surplus_kwh",
         "grid_import_kwh",
         "grid_export_kwh",
+        "p2p_import_kwh",
+        "p2p_export_kwh",
     ]
     return f.group_by(["user_id", "date"]).aggregate(
         intervals=f.intervals.sum(), **{m: round_half_up(f[m].sum(), 4) for m in measures}

@@ -184,7 +184,8 @@ def _load_facts(t: Target, dates: list[dt.date], full: bool) -> int:
     t.execute(
         f"""
         INSERT INTO dw.fact_energy_flow ({", ".join(ddl.columns("fact_energy_flow"))})
-        SELECT u.user_sk, {t.time_sk("f.hour_ts")}, {measures}, 0.0, 0.0, f.intervals
+        SELECT u.user_sk, {t.time_sk("f.hour_ts")}, {measures},
+               f.p2p_import_kwh, f.p2p_export_kwh, f.intervals
         FROM stage_flow f
         JOIN (SELECT user_sk, user_id, expiration_date,
                      CASE WHEN row_number() OVER (PARTITION BY user_id
@@ -206,6 +207,34 @@ def _load_facts(t: Target, dates: list[dt.date], full: bool) -> int:
             f"warehouse load lost rows: {expected} gold flow rows, {loaded} fact rows loaded"
         )
     return loaded
+
+
+def _load_transactions(t: Target, dates: list[dt.date], full: bool) -> None:
+    """Replace `fact_energy_transactions` for `dates` from the gold P2P trades (kWh, EUR)."""
+    if full:
+        t.execute(t.delete_all("dw.fact_energy_transactions"))
+    else:
+        t.execute(f"DELETE FROM dw.fact_energy_transactions WHERE {_days_filter(t, dates)}")
+    users = f"""(SELECT user_sk, user_id, expiration_date,
+                     CASE WHEN row_number() OVER (PARTITION BY user_id
+                                                  ORDER BY effective_date) = 1
+                          THEN DATE '{FIRST_VERSION_FROM}' ELSE effective_date END AS join_from
+              FROM dw.dim_users)"""
+    t.execute(
+        f"""
+        INSERT INTO dw.fact_energy_transactions
+            (seller_sk, buyer_sk, time_sk, energy_kwh, transaction_amount_eur, distance_km,
+             co2_saved_kg)
+        SELECT s.user_sk, b.user_sk, {t.time_sk("x.ts")}, sum(x.energy_kwh),
+               {t.round4("sum(x.amount_eur)")}, min(x.distance_km), sum(x.co2_saved_kg)
+        FROM stage_trades x
+        JOIN {users} s ON s.user_id = x.seller_id AND x.date >= s.join_from
+                      AND x.date < s.expiration_date
+        JOIN {users} b ON b.user_id = x.buyer_id AND x.date >= b.join_from
+                      AND x.date < b.expiration_date
+        GROUP BY s.user_sk, b.user_sk, {t.time_sk("x.ts")}
+        """
+    )
 
 
 def _load_monthly(t: Target, months: list[int], s: Settings) -> None:
@@ -259,10 +288,34 @@ def load_into(
             t.stage(
                 "stage_flow",
                 tbl.GOLD_FLOW_HOURLY,
-                ["user_id", "hour_ts", "date", *FLOW_MEASURES, "intervals"],
+                [
+                    "user_id",
+                    "hour_ts",
+                    "date",
+                    *FLOW_MEASURES,
+                    "p2p_import_kwh",
+                    "p2p_export_kwh",
+                    "intervals",
+                ],
                 None if full_users else dates,
             )
             rows = _load_facts(t, dates, full_users)
+            t.stage(
+                "stage_trades",
+                tbl.GOLD_P2P_TRADES,
+                [
+                    "ts",
+                    "date",
+                    "seller_id",
+                    "buyer_id",
+                    "energy_kwh",
+                    "amount_eur",
+                    "distance_km",
+                    "co2_saved_kg",
+                ],
+                None if full_users else dates,
+            )
+            _load_transactions(t, dates, full_users)
             _load_monthly(t, months, settings)
         t.commit()
     except BaseException:
