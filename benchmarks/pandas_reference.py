@@ -16,49 +16,21 @@ import datetime as dt
 import numpy as np
 import pandas as pd
 
+from wattlake.transforms import silver as lib_silver
+from wattlake.transforms.vee import rules as lib_rules
+from wattlake.transforms.vee import validation as lib_validation
 from wattlake.transforms.vee.profile import VeeProfile
 
-# The rule set this reference implements (silver.classify as of the benchmark's writing),
-# in the library's order (the order of names in `flags`).
-REJECT_RULES = (
-    "ts_unparseable",
-    "value_missing",
-    "unit_invalid",
-    "unit_ambiguous",
-    "unknown_meter",
-    "negative",
-    "above_max",
-    "future_timestamp",
-    "backdated",
-    "duplicate_conflict",
-)
-FAULT_RULES = ("fault_zero_run", "fault_stuck", "fault_overload", "fault_low_variance")
-ROC_RULES = ("rate_of_change_spike", "rate_of_change_drop")
+# The rule vocabulary is the library's (the logic below is independent of it), in the
+# library's order, which is the order of names in `flags`.
+REJECT_RULES = tuple(lib_rules.REJECT_RULES)
+FAULT_RULES = lib_rules.FAULT_RULES
+ROC_RULES = lib_rules.ROC_RULES
 FLAG_RULES = ("unit_converted", *ROC_RULES, *FAULT_RULES)
 ALL_RULES = REJECT_RULES + FLAG_RULES
-
-# Rows failing these were never a usable measurement (no faults, no rate of change).
-NOT_MEASURED = (
-    "ts_unparseable",
-    "value_missing",
-    "unit_invalid",
-    "unit_ambiguous",
-    "unknown_meter",
-    "future_timestamp",
-    "backdated",
-    "duplicate_conflict",
-)
-PHYSICAL = ("negative", "above_max")
-# Rows failing these neither settle an interval nor conflict with the one that did.
-SETTLE_BLOCKERS = (
-    "value_missing",
-    "unit_invalid",
-    "unit_ambiguous",
-    "negative",
-    "above_max",
-    "future_timestamp",
-    "backdated",
-)
+NOT_MEASURED = lib_silver.NOT_MEASURED
+PHYSICAL = lib_silver.PHYSICAL
+SETTLE_BLOCKERS = lib_validation.SETTLE_BLOCKERS
 
 
 def column(rule_id: str) -> str:

@@ -595,6 +595,12 @@ class Lake:
             partition_by=list(spec.partition_by) or None,
         )
 
+    def delete(self, spec: TableSpec, predicate: str) -> None:
+        """Delete the rows matching `predicate` (SQL); nothing when the table does not exist."""
+        dt = self.table(spec)
+        if dt is not None:
+            dt.delete(predicate)
+
     def insert_new(self, spec: TableSpec, data: pa.Table, keys: list[str]) -> int:
         """MERGE: insert rows whose key is not in the table yet; returns rows inserted."""
         dt = self.ensure(spec)

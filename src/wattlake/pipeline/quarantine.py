@@ -12,12 +12,12 @@ import getpass
 
 import pyarrow as pa
 import pyarrow.compute as pc
-from deltalake import DeltaTable
 
 from wattlake.config import Settings
 from wattlake.errors import InputError
 from wattlake.lake import tables as tbl
-from wattlake.lake.tables import Lake, sql_in
+from wattlake.lake.tables import Lake
+from wattlake.pipeline.run import forget_checkpoints
 
 
 def select_quarantined(
@@ -87,7 +87,5 @@ def release(
     lake.insert_new(tbl.OPS_RELEASES, rec, ["_record_id"])
     # Re-validate the batches these rows came from.
     batches = sorted(set(rows["_batch_id"].to_pylist()))
-    DeltaTable(str(lake.path(tbl.OPS_CHECKPOINTS))).delete(
-        f"step = 'silver' AND batch_id IN {sql_in(batches)}"
-    )
+    forget_checkpoints(lake, "silver", batches)
     return n

@@ -21,7 +21,6 @@ from dataclasses import dataclass, field
 import ibis
 import pyarrow as pa
 import pyarrow.compute as pc
-from deltalake import DeltaTable
 
 from wattlake.config import Settings
 from wattlake.engine import Engine, make_engine
@@ -88,16 +87,19 @@ def _checkpointed(lake: Lake, step: str) -> set[str]:
     return set(ck.filter(pc.equal(ck["step"], step))["batch_id"].to_pylist())
 
 
+def forget_checkpoints(lake: Lake, step: str, batch_ids: list[str]) -> None:
+    """Make `step` treat these batches as unprocessed again."""
+    lake.delete(tbl.OPS_CHECKPOINTS, f"step = '{step}' AND batch_id IN {sql_in(batch_ids)}")
+
+
 def _checkpoint(
     lake: Lake, step: str, batch_ids: list[str], run_id: str, replace: bool = False
 ) -> None:
     """Mark batches as processed by `step` in this run (`replace`: re-processed batches
     take this run's id, so the steps downstream see them as pending again)."""
     now = dt.datetime.now(dt.UTC)
-    if replace and batch_ids and lake.exists(tbl.OPS_CHECKPOINTS):
-        DeltaTable(str(lake.path(tbl.OPS_CHECKPOINTS))).delete(
-            f"step = '{step}' AND batch_id IN {sql_in(batch_ids)}"
-        )
+    if replace and batch_ids:
+        forget_checkpoints(lake, step, batch_ids)
     lake.insert_new(
         tbl.OPS_CHECKPOINTS,
         pa.Table.from_pylist(

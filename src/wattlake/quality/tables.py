@@ -11,13 +11,10 @@ from pathlib import Path
 import duckdb
 
 from wattlake.lake import tables as tbl
-from wattlake.lake.tables import TableSpec
 from wattlake.query import connect as query_connect
 
 OPS_QUALITY_RESULTS = tbl.OPS_QUALITY_RESULTS
 OPS_METRICS = tbl.OPS_METRICS
-
-EXTRA_TABLES: tuple[TableSpec, ...] = (OPS_QUALITY_RESULTS, OPS_METRICS)
 
 
 def existing_relations(con: duckdb.DuckDBPyConnection) -> set[str]:

@@ -31,6 +31,13 @@ from wattlake.warehouse.targets import Target, date_literals, open_target
 
 OPEN_END = "9999-12-31"
 FIRST_VERSION_FROM = "1900-01-01"
+# User versions with the date a fact may attach from: a user's first version also takes the
+# facts dated before its effective_date.
+USER_VERSIONS = f"""(SELECT user_sk, user_id, expiration_date,
+                     CASE WHEN row_number() OVER (PARTITION BY user_id
+                                                  ORDER BY effective_date) = 1
+                          THEN DATE '{FIRST_VERSION_FROM}' ELSE effective_date END AS join_from
+              FROM dw.dim_users)"""
 USER_ATTRS = (
     "meter_id",
     "pv_meter_id",
@@ -187,11 +194,7 @@ def _load_facts(t: Target, dates: list[dt.date], full: bool) -> int:
         SELECT u.user_sk, {t.time_sk("f.hour_ts")}, {measures},
                f.p2p_import_kwh, f.p2p_export_kwh, f.intervals
         FROM stage_flow f
-        JOIN (SELECT user_sk, user_id, expiration_date,
-                     CASE WHEN row_number() OVER (PARTITION BY user_id
-                                                  ORDER BY effective_date) = 1
-                          THEN DATE '{FIRST_VERSION_FROM}' ELSE effective_date END AS join_from
-              FROM dw.dim_users) u
+        JOIN {USER_VERSIONS} u
           ON u.user_id = f.user_id AND f.date >= u.join_from AND f.date < u.expiration_date
         """
     )
@@ -215,11 +218,6 @@ def _load_transactions(t: Target, dates: list[dt.date], full: bool) -> None:
         t.execute(t.delete_all("dw.fact_energy_transactions"))
     else:
         t.execute(f"DELETE FROM dw.fact_energy_transactions WHERE {_days_filter(t, dates)}")
-    users = f"""(SELECT user_sk, user_id, expiration_date,
-                     CASE WHEN row_number() OVER (PARTITION BY user_id
-                                                  ORDER BY effective_date) = 1
-                          THEN DATE '{FIRST_VERSION_FROM}' ELSE effective_date END AS join_from
-              FROM dw.dim_users)"""
     t.execute(
         f"""
         INSERT INTO dw.fact_energy_transactions
@@ -228,9 +226,9 @@ def _load_transactions(t: Target, dates: list[dt.date], full: bool) -> None:
         SELECT s.user_sk, b.user_sk, {t.time_sk("x.ts")}, sum(x.energy_kwh),
                {t.round4("sum(x.amount_eur)")}, min(x.distance_km), sum(x.co2_saved_kg)
         FROM stage_trades x
-        JOIN {users} s ON s.user_id = x.seller_id AND x.date >= s.join_from
+        JOIN {USER_VERSIONS} s ON s.user_id = x.seller_id AND x.date >= s.join_from
                       AND x.date < s.expiration_date
-        JOIN {users} b ON b.user_id = x.buyer_id AND x.date >= b.join_from
+        JOIN {USER_VERSIONS} b ON b.user_id = x.buyer_id AND x.date >= b.join_from
                       AND x.date < b.expiration_date
         GROUP BY s.user_sk, b.user_sk, {t.time_sk("x.ts")}
         """
