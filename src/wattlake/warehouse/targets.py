@@ -178,7 +178,9 @@ class DuckDBTarget(Target):
         return f"dayname({ts})"
 
     def round4(self, expr: str) -> str:
-        return f"round({expr}, 4)"
+        # Decimal rounding, as on PostgreSQL: rounding the double directly can fall on the
+        # other side of a tie (0.00865 stored as 0.0086499…), so the targets would differ.
+        return f"CAST(round(CAST({expr} AS DECIMAL(38, 10)), 4) AS DOUBLE)"
 
     def create_temp_as(self, name: str) -> str:
         return f"CREATE OR REPLACE TEMP TABLE {name} AS"
