@@ -44,6 +44,35 @@ def spark() -> Engine:
     return SparkEngine("local[2]")
 
 
+@pytest.fixture(scope="session")
+def pg_server() -> Iterator[str]:
+    """URL of a database on a running PostgreSQL (env, or started by scripts/postgres.sh)."""
+    import pg
+
+    pg.psycopg_module()
+    url = os.environ.get("WATTLAKE_TEST_PG_URL")
+    started = False
+    if not url:
+        started = not pg.running()
+        url = pg.start_server()
+    try:
+        pg.query(url, "SELECT 1")
+    except Exception as exc:
+        pg._unavailable(f"cannot connect to {url}: {exc}")
+    yield url
+    if started:
+        pg.stop_server()
+
+
+@pytest.fixture
+def pg_db(pg_server: str) -> Iterator[str]:
+    """A fresh, empty database for one test."""
+    import pg
+
+    with pg.fresh_database(pg_server) as url:
+        yield url
+
+
 def write(path: Path, text: str) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(text)

@@ -9,12 +9,14 @@ import numpy as np
 import pyarrow as pa
 import pytest
 
+from wattlake.lake.tables import ROLLING_KPIS
 from wattlake.market import (
     MarketConfig,
     PayAsClear,
     ProRata,
     apply_eligibility,
     assign_communities,
+    daily_community_kpis,
     daily_user_kpis,
     get_mechanism,
     haversine_km,
@@ -24,7 +26,9 @@ from wattlake.market import (
     run_market,
     settle_arrays,
     settle_flow,
+    user_profiles,
 )
+from wattlake.market.settle import KPI_SUMS
 from wattlake.transforms.gold import meter_channels
 
 MECHS = [pytest.param(PayAsClear(), id="pay_as_clear"), pytest.param(ProRata(), id="pro_rata")]
@@ -321,3 +325,90 @@ def test_hourly_eligibility_from_grades() -> None:
     assert {r["user_id"]: r["eligible"] for r in out} == {"u1": True, "u2": False}
     per_interval = hourly_eligibility(silver, meter_channels(users), hourly=False)
     assert per_interval.count().to_pyarrow().as_py() == 4
+
+
+def _daily(rows: list[dict[str, object]]) -> ibis.Table:
+    """daily_user_kpis-shaped rows: unspecified measures are 0."""
+    cols = ("user_id", "date", "community_id", *KPI_SUMS)
+    full = [{c: r.get(c, 0.0) for c in cols} for r in rows]
+    for r in full:
+        r.update(self_sufficiency=None, self_consumption_rate=None)
+    return ibis.memtable(full)
+
+
+def test_community_kpis_sum_members_and_rate_over_sums() -> None:
+    d1 = dt.date(2024, 3, 1)
+    daily = _daily(
+        [
+            {
+                "user_id": "s",
+                "date": d1,
+                "community_id": 0,
+                "production_kwh": 4.0,
+                "self_consumption_kwh": 1.0,
+                "consumption_kwh": 1.0,
+                "p2p_export_kwh": 2.0,
+                "revenue_eur": 0.5,
+            },
+            {
+                "user_id": "b",
+                "date": d1,
+                "community_id": 0,
+                "consumption_kwh": 3.0,
+                "p2p_import_kwh": 2.0,
+                "savings_eur": 0.2,
+            },
+            {"user_id": "x", "date": d1, "community_id": None, "consumption_kwh": 9.0},
+        ]
+    )
+    out = daily_community_kpis(daily).to_pyarrow().to_pylist()
+    assert len(out) == 1  # users without a community are left out
+    c = out[0]
+    assert (c["members"], c["consumption_kwh"], c["revenue_eur"]) == (2, 4.0, 0.5)
+    assert c["self_sufficiency"] == pytest.approx((1.0 + 2.0) / 4.0)
+    assert c["self_consumption_rate"] == pytest.approx((1.0 + 2.0) / 4.0)
+    rolled = rolling_kpis(daily_community_kpis(daily), key="community_id").to_pyarrow()
+    assert all(f"{k}_avg_7d" in rolled.column_names for k in ROLLING_KPIS)
+
+
+def test_user_profiles_totals_peak_share_and_role() -> None:
+    d1, d2 = dt.date(2024, 3, 1), dt.date(2024, 3, 2)
+    daily = _daily(
+        [
+            {
+                "user_id": "s",
+                "date": d1,
+                "community_id": 0,
+                "consumption_kwh": 2.0,
+                "production_kwh": 5.0,
+                "p2p_export_kwh": 1.5,
+                "self_consumption_kwh": 1.0,
+            },
+            {"user_id": "s", "date": d2, "community_id": 3, "consumption_kwh": 4.0},
+            {
+                "user_id": "b",
+                "date": d1,
+                "community_id": 0,
+                "consumption_kwh": 3.0,
+                "p2p_import_kwh": 1.5,
+            },
+            {"user_id": "c", "date": d1, "community_id": 1, "consumption_kwh": 1.0},
+        ]
+    )
+    t0 = dt.datetime(2024, 3, 1, tzinfo=dt.UTC)
+    flow = ibis.memtable(
+        {
+            "user_id": ["s", "s", "b", "c"],
+            "hour_ts": [t0.replace(hour=18), t0.replace(hour=9), t0.replace(hour=20), t0],
+            "consumption_kwh": [1.5, 4.5, 3.0, 0.0],
+        }
+    )
+    out = {r["user_id"]: r for r in user_profiles(daily, flow).to_pyarrow().to_pylist()}
+    s = out["s"]
+    assert (s["days"], s["first_date"], s["last_date"], s["community_id"]) == (2, d1, d2, 3)
+    assert s["avg_daily_consumption_kwh"] == 3.0 and s["avg_daily_production_kwh"] == 2.5
+    assert s["peak_consumption_share"] == 0.25  # 1.5 of 6 kWh in 17:00-21:00
+    assert s["self_consumption_rate"] == 0.2 and s["market_role"] == "seller"
+    assert out["b"]["market_role"] == "buyer" and out["b"]["peak_consumption_share"] == 1.0
+    assert out["b"]["self_sufficiency"] == 0.5
+    assert out["c"]["market_role"] == "none" and out["c"]["peak_consumption_share"] is None

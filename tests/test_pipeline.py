@@ -27,6 +27,10 @@ DATA_TABLES = (
     tbl.GOLD_FLOW_HOURLY,
     tbl.GOLD_DAILY_BALANCE,
     tbl.GOLD_PEAK_HOURS,
+    tbl.GOLD_P2P_TRADES,
+    tbl.GOLD_USER_KPIS,
+    tbl.GOLD_COMMUNITY_KPIS,
+    tbl.GOLD_USER_PROFILES,
 )
 # Malformed lines: structural breakage is a dead letter, an unparseable field is quarantined.
 MALFORMED_WHERE = {
@@ -241,6 +245,42 @@ def test_warehouse_integrity(faulty: tuple[Settings, GenerationResult]) -> None:
         == 0
     )
     assert one(h, "SELECT round(sum(energy_kwh), 3) FROM gold.p2p_trades") == traded
+    # Money: monthly P2P revenue = Σ trade amounts = Σ the users' daily P2P revenue; the
+    # monthly revenue (feed-in + P2P) = Σ the daily KPI revenue.
+    sales = one(h, "SELECT round(sum(amount_eur), 2) FROM gold.p2p_trades")
+    assert sales and sales > 0
+    assert one(h, "SELECT round(sum(total_p2p_revenue), 2) FROM dw.fact_monthly_summary") == sales
+    assert one(h, "SELECT round(sum(p2p_revenue_eur), 2) FROM gold.p2p_user_kpis_daily") == sales
+    assert one(
+        h,
+        "SELECT abs((SELECT sum(total_revenue) FROM dw.fact_monthly_summary) - "
+        "(SELECT sum(revenue_eur) FROM gold.p2p_user_kpis_daily))",
+    ) == pytest.approx(0, abs=0.05)
+    # Profiles: one per user, totals = Σ the daily KPIs, sellers sold.
+    assert one(h, "SELECT count(*) FROM gold.p2p_user_profiles") == one(
+        h, "SELECT count(DISTINCT user_id) FROM gold.energy_flow_hourly"
+    )
+    assert one(h, "SELECT round(sum(p2p_revenue_eur), 2) FROM gold.p2p_user_profiles") == sales
+    assert (
+        one(
+            h,
+            "SELECT count(*) FROM gold.p2p_user_profiles WHERE market_role = 'seller' "
+            "AND p2p_export_kwh <= 0",
+        )
+        == 0
+    )
+    # Every user-day has a KPI row; communities trade only internally.
+    assert one(h, "SELECT count(*) FROM gold.p2p_user_kpis_daily") == one(
+        h, "SELECT count(*) FROM gold.daily_energy_balance"
+    )
+    assert (
+        one(
+            h,
+            "SELECT count(*) FROM gold.p2p_community_kpis_daily "
+            "WHERE abs(p2p_import_kwh - p2p_export_kwh) > 1e-6",
+        )
+        == 0
+    )
     # Prosumers produce, top-3 peaks per day.
     assert one(h, "SELECT sum(production_kwh) FROM gold.daily_energy_balance") > 0
     assert one(h, "SELECT max(n) FROM (SELECT count(*) n FROM gold.peak_hours GROUP BY date)") == 3

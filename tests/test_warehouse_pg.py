@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import datetime as dt
 import math
-import os
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -51,7 +50,15 @@ ORDER BY dt.hour;"""
 # Generated data lives in March 2024: the same queries with a fixed "today".
 REFERENCE_DATE = "DATE '2024-03-20'"
 
-DW_TABLES = ("dim_time", "dim_users", "fact_energy_flow", "fact_monthly_summary")
+DW_TABLES = (
+    "dim_time",
+    "dim_users",
+    "dim_weather",
+    "dim_prices",
+    "fact_energy_flow",
+    "fact_energy_transactions",
+    "fact_monthly_summary",
+)
 FLOW_MEASURES = (
     "production_kwh",
     "consumption_kwh",
@@ -68,11 +75,21 @@ MONTHLY_MEASURES = (
     "total_self_consumption",
     "total_grid_import",
     "total_grid_export",
+    "total_p2p_import",
+    "total_p2p_export",
+    "total_p2p_revenue",
     "total_revenue",
     "total_savings",
     "total_co2_saved",
 )
-USER_COLS = ("user_id", *loader.USER_ATTRS, "effective_date", "expiration_date", "is_current")
+USER_COLS = (
+    "user_id",
+    *loader.USER_ATTRS,
+    "effective_date",
+    "expiration_date",
+    "is_current",
+    "is_deleted",
+)
 # Rows by natural keys, portable SQL for both targets.
 NATURAL_ROWS = {
     "dim_users": f"SELECT {', '.join(USER_COLS)} FROM dw.dim_users ORDER BY 1, 12",
@@ -88,32 +105,6 @@ NATURAL_ROWS = {
     ),
     "dim_time": "SELECT * FROM dw.dim_time ORDER BY time_sk",
 }
-
-
-# -- server and databases --------------------------------------------------------------------
-@pytest.fixture(scope="session")
-def pg_server() -> Iterator[str]:
-    """URL of a database on a running server (env, or started by scripts/postgres.sh)."""
-    pg.psycopg_module()
-    url = os.environ.get("WATTLAKE_TEST_PG_URL")
-    started = False
-    if not url:
-        started = not pg.running()
-        url = pg.start_server()
-    try:
-        pg.query(url, "SELECT 1")
-    except Exception as exc:
-        pg._unavailable(f"cannot connect to {url}: {exc}")
-    yield url
-    if started:
-        pg.stop_server()
-
-
-@pytest.fixture
-def pg_db(pg_server: str) -> Iterator[str]:
-    """A fresh, empty database for one test."""
-    with pg.fresh_database(pg_server) as url:
-        yield url
 
 
 # -- reading both targets ------------------------------------------------------------------------

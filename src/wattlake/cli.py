@@ -23,6 +23,7 @@ from wattlake.errors import InputError, WattlakeError
 from wattlake.logs import configure_logging
 from wattlake.quality.cli import metrics as metrics_cmd
 from wattlake.quality.cli import quality_app
+from wattlake.reports.cli import report_app
 
 app = typer.Typer(
     add_completion=False,
@@ -67,6 +68,13 @@ def generate(
     fmt: Annotated[str, typer.Option("--format", help="lcl or meter-csv.")] = "lcl",
     faults: Annotated[bool, typer.Option("--faults", help="Inject faults + labels.csv.")] = False,
     start: Annotated[str, typer.Option(help="First day, YYYY-MM-DD.")] = "2024-03-01",
+    layout: Annotated[
+        str,
+        typer.Option(
+            help="households (default) or smart-meter-etl (SQLite agreements + daily readings "
+            "JSON for --households meterpoints; --faults adds bad records)."
+        ),
+    ] = "households",
 ) -> None:
     """Write synthetic households (readings, user-profile history, fault labels)."""
     from wattlake.generate import generate as gen
@@ -77,6 +85,23 @@ def generate(
         first = dt.date.fromisoformat(start)
     except ValueError:
         raise InputError(f"--start '{start}' is not a date (YYYY-MM-DD)") from None
+    if layout not in ("households", "smart-meter-etl"):
+        raise InputError(f"unknown layout '{layout}' (known: households, smart-meter-etl)")
+    if layout == "smart-meter-etl":
+        from wattlake.generate.smart_meter_etl import generate_smart_meter_etl
+
+        try:
+            sme = generate_smart_meter_etl(
+                out_dir, households, days, first, seed, bad_records=faults
+            )
+        except ValueError as exc:
+            raise InputError(str(exc)) from None
+        out.print(
+            f"wrote {sme.database} ({sme.meterpoints} meterpoints, {sme.agreements} agreements) "
+            f"and {sme.readings:,} readings in {len(sme.readings_files)} JSON file(s) "
+            f"({sme.bad_readings + sme.bad_agreement_rows} bad records)"
+        )
+        return
     try:
         res = gen(out_dir, households, days, seed=seed, fmt=fmt, faults=faults, start=first)  # type: ignore[arg-type]
     except ValueError as exc:
@@ -109,7 +134,11 @@ def ingest(
         ),
     ],
     fmt: Annotated[
-        str | None, typer.Option("--format", help="lcl, meter-csv or users (default: detect).")
+        str | None,
+        typer.Option(
+            "--format",
+            help="lcl, meter-csv, users, readings-json or sqlite-agreements (default: detect).",
+        ),
     ] = None,
     zone: Annotated[str | None, typer.Option(help="prices: bidding zone, e.g. DE-LU.")] = None,
     lat: Annotated[float | None, typer.Option(help="weather/pv: latitude.")] = None,
@@ -251,6 +280,7 @@ quarantine_app = typer.Typer(help="Inspect and release quarantined readings.")
 app.add_typer(registry_app, name="registry")
 app.add_typer(quarantine_app, name="quarantine")
 app.add_typer(quality_app, name="quality")
+app.add_typer(report_app, name="report")
 app.command("metrics")(metrics_cmd)
 
 
@@ -401,15 +431,27 @@ def demo(
     days: Annotated[int, typer.Option(help="Days of half-hourly data.")] = 28,
     seed: Annotated[int, typer.Option(help="Random seed.")] = 42,
     engine: Annotated[str | None, typer.Option(help="duckdb (default) or spark.")] = None,
+    online: Annotated[
+        bool,
+        typer.Option(
+            "--online",
+            help="Fetch real weather (Open-Meteo archive), prices (Energy-Charts) and PVGIS "
+            "instead of generating them (the only demo mode that uses the network).",
+        ),
+    ] = False,
     home: HomeOpt = None,
 ) -> None:
-    """Generate sample data (with faults), ingest it, run every layer, print a summary."""
+    """Generate sample data (with faults), ingest it, run every layer, print a summary.
+
+    Offline by default: weather and spot prices are generated too."""
     from wattlake.pipeline.demo import run_demo
 
     s = _settings(home, engine=engine)
     t0 = time.perf_counter()
     with _progress() as prog:
-        report = run_demo(s, households=households, days=days, seed=seed, progress=prog)
+        report = run_demo(
+            s, households=households, days=days, seed=seed, progress=prog, online=online
+        )
     _print_run(report.run)
     out.print(report.render())
     out.print(f"[green]demo finished in {time.perf_counter() - t0:.1f}s[/green] — data in {s.home}")

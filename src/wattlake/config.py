@@ -39,6 +39,8 @@ class Settings(BaseSettings):
     # Flat tariffs used by the warehouse until spot prices are ingested (EUR per kWh).
     grid_buy_eur_per_kwh: float = 0.30
     grid_sell_eur_per_kwh: float = 0.08
+    # Day-ahead bidding zone whose spot prices enrich readings and the warehouse facts.
+    price_zone: str = "DE-LU"
     # Grid carbon intensity used for CO2 saved by local PV (kg CO2 per kWh).
     grid_co2_kg_per_kwh: float = 0.20
     # History every rewritten silver row sees (hours): the longest look-back of any rule

@@ -45,7 +45,9 @@ class GenerationResult:
     files: reading files in write order; users_file: users.csv (SCD2 history);
     labels_file: labels.csv (only with faults); households / meters: counts (meters =
     consumption + PV meters); readings: reading lines written (no header, faulty lines
-    included); seconds: wall-clock duration in seconds.
+    included); seconds: wall-clock duration in seconds; start / days: the period (UTC days);
+    weather: the city weather the consumption and PV were drawn from (the offline demo turns
+    it into synthetic Open-Meteo responses).
     """
 
     files: list[Path]
@@ -55,6 +57,9 @@ class GenerationResult:
     meters: int
     readings: int
     seconds: float
+    start: datetime.date | None = None
+    days: int | None = None
+    weather: Weather | None = None
 
 
 @dataclass(frozen=True)
@@ -236,4 +241,7 @@ def generate(
         meters=meters,
         readings=readings,
         seconds=time.perf_counter() - t_begin,
+        start=start,
+        days=days,
+        weather=weather,
     )

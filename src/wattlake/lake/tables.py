@@ -84,6 +84,10 @@ USER_PROFILE_COLUMNS = (
     "effective_date",
 )
 
+# user_type of a deletion row: the user is gone from its effective_date on (a later ordinary
+# row makes it re-appear); `dw.dim_users` keeps it as a version with `is_deleted`.
+USER_DELETED = "deleted"
+
 BRONZE_USERS = _spec(
     "bronze.user_profiles",
     [(c, pa.string()) for c in USER_PROFILE_COLUMNS] + [*LINEAGE, ("ingest_date", pa.string())],
@@ -238,6 +242,7 @@ GOLD_FLOW_HOURLY = _spec(
         ("p2p_import_kwh", pa.float64()),
         ("p2p_export_kwh", pa.float64()),
         ("intervals", pa.int64()),
+        ("community_id", pa.int64()),  # the user's market community in this clearing
     ],
     description="per user and hour: production, consumption, P2P trades and the grid balance",
 )
@@ -480,6 +485,242 @@ GOLD_P2P_TRADES = TableSpec(
     description="P2P trades, one row per (interval, seller, buyer)",
 )
 
+_KPI_ENERGY = (
+    ("production_kwh", pa.float64()),
+    ("consumption_kwh", pa.float64()),
+    ("self_consumption_kwh", pa.float64()),
+    ("grid_import_kwh", pa.float64()),
+    ("grid_export_kwh", pa.float64()),
+    ("p2p_import_kwh", pa.float64()),
+    ("p2p_export_kwh", pa.float64()),
+    ("p2p_revenue_eur", pa.float64()),
+    ("p2p_cost_eur", pa.float64()),
+    ("grid_revenue_eur", pa.float64()),
+    ("revenue_eur", pa.float64()),
+    ("savings_eur", pa.float64()),
+    ("co2_saved_kg", pa.float64()),
+    ("self_sufficiency", pa.float64()),
+    ("self_consumption_rate", pa.float64()),
+)
+ROLLING_KPIS = (
+    "revenue_eur",
+    "savings_eur",
+    "co2_saved_kg",
+    "self_sufficiency",
+    "self_consumption_rate",
+)
+ROLLING_DAYS = (7, 30)
+_KPI_ROLLING = tuple((f"{k}_avg_{n}d", pa.float64()) for n in ROLLING_DAYS for k in ROLLING_KPIS)
+
+GOLD_USER_KPIS = _spec(
+    "gold.p2p_user_kpis_daily",
+    [
+        ("user_id", pa.string()),
+        ("date", pa.date32()),
+        ("community_id", pa.int64()),
+        *_KPI_ENERGY,
+        *_KPI_ROLLING,
+    ],
+    description="per user and day: energy, P2P/grid EUR, savings, CO2, rates + rolling means",
+)
+
+GOLD_USER_PROFILES = _spec(
+    "gold.p2p_user_profiles",
+    [
+        ("user_id", pa.string()),
+        ("community_id", pa.int64()),  # on the user's last day
+        ("first_date", pa.date32()),
+        ("last_date", pa.date32()),
+        ("days", pa.int64()),
+        ("avg_daily_consumption_kwh", pa.float64()),
+        ("avg_daily_production_kwh", pa.float64()),
+        ("peak_consumption_share", pa.float64()),  # 17:00-21:00 UTC share of consumption
+        *_KPI_ENERGY,  # totals over all days; rates over the totals
+        ("market_role", pa.string()),  # seller | buyer | none
+    ],
+    description="per user over all days: averages, totals, rates and P2P market role",
+)
+
+GOLD_COMMUNITY_KPIS = _spec(
+    "gold.p2p_community_kpis_daily",
+    [
+        ("community_id", pa.int64()),
+        ("date", pa.date32()),
+        ("members", pa.int64()),
+        *_KPI_ENERGY,
+        *_KPI_ROLLING,
+    ],
+    description="per market community and day: the user KPIs summed, rates over the sums",
+)
+
+# -- smart-meter-etl case (seeds/smart-meter-etl.md; wattlake.sources.smart_meter_etl) ------
+# Bronze: every SQLite row as text + lineage (`_row_number` = record number in the database,
+# `_rowid` = the SQLite rowid). Silver: typed and validated, one row per id (the last
+# ingested database wins). Gold: the three reports, replaced per reference date.
+_SME_SILVER_LINEAGE = (
+    ("_batch_id", pa.string()),
+    ("_source_file", pa.string()),
+    ("_row_number", pa.int64()),
+    ("_record_id", pa.string()),
+    ("_loaded_at", UTC_TS),
+)
+
+
+def _sme_bronze(name: str, cols: tuple[str, ...], what: str) -> TableSpec:
+    return _spec(
+        f"bronze.{name}",
+        [(c, pa.string()) for c in cols] + [*LINEAGE, ("_rowid", pa.int64())],
+        description=f"raw {what} rows from SQLite databases, as text",
+    )
+
+
+BRONZE_SME_METERPOINTS = _sme_bronze("sme_meterpoints", ("meterpoint_id", "region"), "meterpoint")
+BRONZE_SME_PRODUCTS = _sme_bronze(
+    "sme_products", ("product_id", "display_name", "is_variable"), "product"
+)
+BRONZE_SME_AGREEMENTS = _sme_bronze(
+    "sme_agreements",
+    (
+        "agreement_id",
+        "meterpoint_id",
+        "product_id",
+        "agreement_valid_from",
+        "agreement_valid_to",
+    ),
+    "agreement",
+)
+SILVER_METERPOINTS = _spec(
+    "silver.meterpoints",
+    [("meterpoint_id", pa.string()), ("region", pa.string()), *_SME_SILVER_LINEAGE],
+    description="meterpoints, one row per meterpoint_id",
+)
+SILVER_PRODUCTS = _spec(
+    "silver.products",
+    [
+        ("product_id", pa.string()),
+        ("display_name", pa.string()),
+        ("is_variable", pa.bool_()),
+        *_SME_SILVER_LINEAGE,
+    ],
+    description="products (tariffs), one row per product_id",
+)
+SILVER_AGREEMENTS = _spec(
+    "silver.agreements",
+    [
+        ("agreement_id", pa.string()),
+        ("meterpoint_id", pa.string()),
+        ("product_id", pa.string()),
+        ("agreement_valid_from", pa.date32()),  # first day active
+        ("agreement_valid_to", pa.date32()),  # first day no longer active; NULL = open
+        *_SME_SILVER_LINEAGE,
+    ],
+    description="agreements (meterpoint on a product), active valid_from <= D < valid_to",
+)
+_REPORT_RUN = (("_run_id", pa.string()), ("computed_at", UTC_TS))
+GOLD_REPORT_ACTIVE_AGREEMENTS = _spec(
+    "gold.report_active_agreements",
+    [
+        ("reference_date", pa.date32()),
+        ("agreement_id", pa.string()),
+        ("meterpoint_id", pa.string()),
+        ("region", pa.string()),
+        ("product_id", pa.string()),
+        ("display_name", pa.string()),
+        ("is_variable", pa.bool_()),
+        ("agreement_valid_from", pa.date32()),
+        ("agreement_valid_to", pa.date32()),
+        *_REPORT_RUN,
+    ],
+    description="agreements active on each reference date (report active-agreements)",
+)
+GOLD_REPORT_HALF_HOURLY = _spec(
+    "gold.report_half_hourly",
+    [
+        ("reference_date", pa.date32()),  # UTC day of interval_start
+        ("scope", pa.string()),  # meterpoints | all
+        ("interval_start", UTC_TS),
+        ("meterpoint_count", pa.int64()),
+        ("reading_count", pa.int64()),
+        ("estimated_count", pa.int64()),
+        ("total_consumption_kwh", pa.float64()),
+        *_REPORT_RUN,
+    ],
+    description="consumption per half hour over meters (report half-hourly)",
+)
+GOLD_REPORT_DAILY_PRODUCT = _spec(
+    "gold.report_daily_product",
+    [
+        ("reference_date", pa.date32()),  # UTC day
+        ("scope", pa.string()),  # meterpoints | all
+        ("product_id", pa.string()),  # NULL = no active agreement
+        ("display_name", pa.string()),
+        ("is_variable", pa.bool_()),
+        ("meterpoint_count", pa.int64()),
+        ("reading_count", pa.int64()),
+        ("estimated_count", pa.int64()),
+        ("total_consumption_kwh", pa.float64()),
+        *_REPORT_RUN,
+    ],
+    description="consumption per day and product of the active agreement (report daily-product)",
+)
+SMART_METER_ETL_TABLES: tuple[TableSpec, ...] = (
+    BRONZE_SME_METERPOINTS,
+    BRONZE_SME_PRODUCTS,
+    BRONZE_SME_AGREEMENTS,
+    SILVER_METERPOINTS,
+    SILVER_PRODUCTS,
+    SILVER_AGREEMENTS,
+    GOLD_REPORT_ACTIVE_AGREEMENTS,
+    GOLD_REPORT_HALF_HOURLY,
+    GOLD_REPORT_DAILY_PRODUCT,
+)
+
+GOLD_READINGS_ENRICHED = _spec(
+    "gold.readings_enriched",
+    [
+        ("meter_id", pa.string()),
+        ("ts", UTC_TS),  # interval start (UTC)
+        ("date", pa.date32()),
+        ("interval_minutes", pa.int32()),
+        ("kwh", pa.float64()),
+        ("kw", pa.float64()),
+        ("quality_score", pa.int32()),
+        ("quality_grade", pa.string()),
+        ("is_estimated", pa.bool_()),
+        ("hour", pa.int32()),
+        ("day_of_week", pa.int32()),
+        ("is_weekend", pa.bool_()),
+        ("is_holiday", pa.bool_()),
+        ("season", pa.string()),
+        ("is_peak", pa.bool_()),
+        ("weather_latitude", pa.float64()),  # nearest silver.weather grid point (degrees)
+        ("weather_longitude", pa.float64()),
+        ("temperature_c", pa.float64()),
+        ("cloud_cover_pct", pa.float64()),
+        ("ghi_w_m2", pa.float64()),  # mean over the reading's hour
+        ("price_zone", pa.string()),
+        ("price_eur_per_kwh", pa.float64()),
+        ("cost_eur", pa.float64()),  # kwh × price_eur_per_kwh
+        ("is_extreme_weather", pa.bool_()),  # > 35 °C or < −10 °C; NULL without weather
+    ],
+    description="silver readings with their hour's weather, interval spot price, calendar",
+)
+
+GOLD_PV_MODELLED = _spec(
+    "gold.pv_modelled_hourly",
+    [
+        ("user_id", pa.string()),
+        ("hour_ts", UTC_TS),
+        ("date", pa.date32()),
+        ("modelled_kwh", pa.float64()),  # pvlib ModelChain, the user's kWp/tilt/azimuth
+        ("metered_kwh", pa.float64()),  # gold.energy_flow_hourly production_kwh
+        ("difference_kwh", pa.float64()),  # metered − modelled
+        ("performance_ratio", pa.float64()),  # metered / modelled (NULL below 0.01 kWh)
+        ("model_input", pa.string()),  # weather (silver.weather) | pv_potential (PVGIS)
+    ],
+    description="per prosumer and hour: pvlib-modelled PV next to the metered production",
+)
+
 ALL_TABLES: tuple[TableSpec, ...] = (
     BRONZE_READINGS,
     BRONZE_USERS,
@@ -497,6 +738,11 @@ ALL_TABLES: tuple[TableSpec, ...] = (
     GOLD_DAILY_BALANCE,
     GOLD_PEAK_HOURS,
     GOLD_P2P_TRADES,
+    GOLD_USER_KPIS,
+    GOLD_COMMUNITY_KPIS,
+    GOLD_USER_PROFILES,
+    GOLD_READINGS_ENRICHED,
+    GOLD_PV_MODELLED,
     OPS_RUNS,
     OPS_DEAD_LETTER,
     OPS_MANIFEST,
@@ -505,6 +751,7 @@ ALL_TABLES: tuple[TableSpec, ...] = (
     OPS_RELEASES,
     OPS_QUALITY_RESULTS,
     OPS_METRICS,
+    *SMART_METER_ETL_TABLES,
 )
 
 

@@ -26,12 +26,14 @@ from wattlake.market.frames import USER_P2P_SCHEMA, build_inputs, user_p2p_table
 from wattlake.market.settle import (
     MarketResult,
     apply_eligibility,
+    daily_community_kpis,
     daily_user_kpis,
     hourly_eligibility,
     rolling_kpis,
     run_market,
     settle_arrays,
     settle_flow,
+    user_profiles,
 )
 
 __all__ = [
@@ -48,6 +50,7 @@ __all__ = [
     "apply_eligibility",
     "assign_communities",
     "build_inputs",
+    "daily_community_kpis",
     "daily_user_kpis",
     "get_mechanism",
     "haversine_km",
@@ -58,4 +61,5 @@ __all__ = [
     "settle_arrays",
     "settle_flow",
     "user_p2p_table",
+    "user_profiles",
 ]

@@ -7,9 +7,9 @@
   so per user and interval
   `production + grid_import + p2p_import = consumption + grid_export + p2p_export`
   (`settle_arrays` on the dense arrays, `settle_flow` as an Ibis expression).
-- KPIs per user and day (`daily_user_kpis`) and their rolling 7/30-day means
-  (`rolling_kpis`): revenue, savings versus grid-only, CO2 saved, self-sufficiency and
-  self-consumption rates.
+- KPIs per user and day (`daily_user_kpis`), per community and day
+  (`daily_community_kpis`), and their rolling 7/30-day means (`rolling_kpis`): revenue,
+  savings versus grid-only, CO2 saved, self-sufficiency and self-consumption rates.
 
 `run_market` chains build → eligibility → clear → per-user totals for a long flow table.
 """
@@ -24,6 +24,7 @@ import ibis.expr.types as ir
 import numpy as np
 import pyarrow as pa
 
+from wattlake.lake.tables import ROLLING_DAYS, ROLLING_KPIS
 from wattlake.market.clearing import (
     ClearingMechanism,
     MarketConfig,
@@ -37,12 +38,22 @@ from wattlake.transforms.parse import round_half_up
 
 ELIGIBLE_GRADES = ("A", "B", "C")
 GRADE_ORDER = ("A", "B", "C", "F")
-KPI_COLUMNS = (
+KPI_COLUMNS = ROLLING_KPIS
+# Additive daily measures (kWh, EUR, kg) shared by the user and community KPI tables.
+KPI_SUMS = (
+    "production_kwh",
+    "consumption_kwh",
+    "self_consumption_kwh",
+    "grid_import_kwh",
+    "grid_export_kwh",
+    "p2p_import_kwh",
+    "p2p_export_kwh",
+    "p2p_revenue_eur",
+    "p2p_cost_eur",
+    "grid_revenue_eur",
     "revenue_eur",
     "savings_eur",
     "co2_saved_kg",
-    "self_sufficiency",
-    "self_consumption_rate",
 )
 
 
@@ -108,7 +119,11 @@ def settle_arrays(
 
 
 def settle_flow(
-    flow: ir.Table, user_p2p: ir.Table, ts_col: str = "hour_ts", decimals: int = 4
+    flow: ir.Table,
+    user_p2p: ir.Table,
+    ts_col: str = "hour_ts",
+    decimals: int = 4,
+    communities: ir.Table | None = None,
 ) -> ir.Table:
     """`flow` (gold energy flow, kWh) with P2P columns and grid flows net of P2P.
 
@@ -117,7 +132,8 @@ def settle_flow(
     is the residual demand and `surplus_kwh` the surplus. Volumes are rounded to
     `decimals` places, P2P first, then grid = pre-market − P2P, so
     production + grid_import + p2p_import = consumption + grid_export + p2p_export holds
-    to float precision on every row.
+    to float precision on every row. `communities` (user_id, community_id), when given,
+    adds each user's market community (null for users the market did not see).
     """
     p = user_p2p.group_by(["user_id", "ts"]).aggregate(
         _exp=user_p2p.p2p_export_kwh.sum(), _imp=user_p2p.p2p_import_kwh.sum()
@@ -133,17 +149,27 @@ def settle_flow(
         grid_export_kwh=round_half_up(j.surplus_kwh - j.p2p_export_kwh, decimals),
         grid_import_kwh=round_half_up(j.grid_import_kwh - j.p2p_import_kwh, decimals),
     )
-    return j.select([c for c in flow.columns] + ["p2p_import_kwh", "p2p_export_kwh"])
+    out = j.select([c for c in flow.columns] + ["p2p_import_kwh", "p2p_export_kwh"])
+    if communities is None:
+        return out
+    c = communities.select(_cu=communities.user_id, community_id=communities.community_id)
+    out = out.left_join(c, out.user_id == c._cu)
+    return out.drop("_cu")
 
 
 # -- KPIs ------------------------------------------------------------------------------
+def _ratio(num: ir.NumericValue, den: ir.NumericValue) -> ir.FloatingValue:
+    """num / den, null when den is not positive (a rate without a base)."""
+    return ibis.ifelse(den > 0, num / den, ibis.null("float64"))
+
+
 def daily_user_kpis(
     settled: ir.Table,
     user_p2p: ir.Table,
     grid_sell_eur_per_kwh: float,
     ts_col: str = "hour_ts",
 ) -> ir.Table:
-    """Per user and UTC day: kWh totals, EUR, kg CO2 and the two rates.
+    """Per user and UTC day: kWh totals (4 dp), EUR, kg CO2 and the two rates.
 
     revenue_eur = P2P sales + grid export × feed-in (EUR); savings_eur = Σ over bought kWh
     of (retail − price − fee), i.e. what the buyer would have paid the grid minus what it
@@ -152,14 +178,14 @@ def daily_user_kpis(
     self_consumption_rate = self-consumption / production (null without production).
     """
     f = settled.mutate(date=settled[ts_col].cast("timestamp").date())
+    community = (
+        {"community_id": f.community_id.max()}
+        if "community_id" in f.columns
+        else {"community_id": ibis.null("int64")}
+    )
     day = f.group_by(["user_id", "date"]).aggregate(
-        production_kwh=f.production_kwh.sum(),
-        consumption_kwh=f.consumption_kwh.sum(),
-        self_consumption_kwh=f.self_consumption_kwh.sum(),
-        grid_import_kwh=f.grid_import_kwh.sum(),
-        grid_export_kwh=f.grid_export_kwh.sum(),
-        p2p_import_kwh=f.p2p_import_kwh.sum(),
-        p2p_export_kwh=f.p2p_export_kwh.sum(),
+        **community,
+        **{c: round_half_up(f[c].sum(), 4) for c in KPI_SUMS if c.endswith("_kwh")},
     )
     u = user_p2p.mutate(date=user_p2p.ts.cast("timestamp").date())
     money = u.group_by(["user_id", "date"]).aggregate(
@@ -179,35 +205,93 @@ def daily_user_kpis(
         revenue_eur=round_half_up(p2p_rev + grid_rev, 4),
         savings_eur=round_half_up(j.savings_eur.fill_null(0.0), 4),
         co2_saved_kg=round_half_up(j.co2_saved_kg.fill_null(0.0), 4),
-        self_sufficiency=ibis.ifelse(
-            j.consumption_kwh > 0,
-            (j.self_consumption_kwh + j.p2p_import_kwh) / j.consumption_kwh,
-            ibis.null("float64"),
-        ),
-        self_consumption_rate=ibis.ifelse(
-            j.production_kwh > 0,
-            j.self_consumption_kwh / j.production_kwh,
-            ibis.null("float64"),
-        ),
+        self_sufficiency=_ratio(j.self_consumption_kwh + j.p2p_import_kwh, j.consumption_kwh),
+        self_consumption_rate=_ratio(j.self_consumption_kwh, j.production_kwh),
     )
     return j.order_by(["user_id", "date"])
 
 
+def daily_community_kpis(daily: ir.Table) -> ir.Table:
+    """Per market community and day, from `daily_user_kpis` rows (kWh, EUR, kg CO2).
+
+    Sums of the users' measures; `members` = users with a row that day. Rates over the
+    sums: self_sufficiency = (self-consumption + P2P import) / consumption (the share of
+    demand met inside the community), self_consumption_rate = (self-consumption + P2P
+    export) / production (the share of production used inside the community); null when
+    the denominator is 0. Users without a community are left out.
+    """
+    d = daily.filter(daily.community_id.notnull())
+    c = d.group_by(["community_id", "date"]).aggregate(
+        members=d.user_id.nunique(), **{m: round_half_up(d[m].sum(), 4) for m in KPI_SUMS}
+    )
+    return c.mutate(
+        self_sufficiency=_ratio(c.self_consumption_kwh + c.p2p_import_kwh, c.consumption_kwh),
+        self_consumption_rate=_ratio(c.self_consumption_kwh + c.p2p_export_kwh, c.production_kwh),
+    )
+
+
+def user_profiles(
+    daily: ir.Table, flow: ir.Table, peak_hours: tuple[int, int] = (17, 21)
+) -> ir.Table:
+    """One row per user over all its days: averages, totals, rates and market role.
+
+    daily: `daily_user_kpis` rows (all dates); flow: the hourly flow (`hour_ts`, UTC) for
+    the evening-peak share. avg_daily_* = kWh per day with data; peak_consumption_share =
+    consumption in [peak start, peak end) hours / all consumption (null without any);
+    rates over the totals as in `daily_user_kpis` (6 dp; sums 4 dp); market_role =
+    `seller` (sold more than bought), `buyer`, or `none` (never traded).
+    """
+    d = daily
+    totals = d.group_by("user_id").aggregate(
+        community_id=d.community_id.argmax(d.date),
+        first_date=d.date.min(),
+        last_date=d.date.max(),
+        days=d.date.nunique(),
+        **{m: d[m].sum() for m in KPI_SUMS},
+    )
+    hour = flow.hour_ts.cast("timestamp").hour()
+    in_peak = (hour >= peak_hours[0]) & (hour < peak_hours[1])
+    peak = flow.group_by("user_id").aggregate(
+        _peak=flow.consumption_kwh.sum(where=in_peak), _all=flow.consumption_kwh.sum()
+    )
+    t = totals.left_join(peak, totals.user_id == peak.user_id).drop("user_id_right")
+    t = t.mutate(
+        avg_daily_consumption_kwh=round_half_up(t.consumption_kwh / t.days, 4),
+        avg_daily_production_kwh=round_half_up(t.production_kwh / t.days, 4),
+        peak_consumption_share=_ratio(t._peak.fill_null(0.0), t._all),
+        self_sufficiency=_ratio(t.self_consumption_kwh + t.p2p_import_kwh, t.consumption_kwh),
+        self_consumption_rate=_ratio(t.self_consumption_kwh, t.production_kwh),
+        market_role=ibis.cases(
+            (t.p2p_export_kwh > t.p2p_import_kwh, "seller"),
+            (t.p2p_import_kwh > 0, "buyer"),
+            else_="none",
+        ),
+    )
+    rates = ("peak_consumption_share", "self_sufficiency", "self_consumption_rate")
+    t = t.mutate(**{m: round_half_up(t[m], 4) for m in KPI_SUMS})
+    return t.mutate(**{r: round_half_up(t[r], 6) for r in rates}).drop("_peak", "_all")
+
+
 def rolling_kpis(
-    daily: ir.Table, windows_days: Sequence[int] = (7, 30), kpis: Sequence[str] = KPI_COLUMNS
+    daily: ir.Table,
+    windows_days: Sequence[int] = ROLLING_DAYS,
+    kpis: Sequence[str] = KPI_COLUMNS,
+    key: str = "user_id",
 ) -> ir.Table:
     """Add `<kpi>_avg_<n>d`: mean of the daily values over the last `n` calendar days.
 
-    The window is a range over the day number (the day itself and the n − 1 before it);
-    missing days and null values are skipped, not counted as zero.
+    The window is a range over the day number (the day itself and the n − 1 before it),
+    per `key` (user_id or community_id); missing days and null values are skipped, not
+    counted as zero. Means are rounded to 6 places (sums to 4): the same values whatever
+    order an engine adds them in.
     """
     n = daily.date.epoch_days()
     cols = {}
     for days in windows_days:
-        w = ibis.window(group_by=daily.user_id, order_by=n, range=(-(days - 1), 0))
+        w = ibis.window(group_by=daily[key], order_by=n, range=(-(days - 1), 0))
         for k in kpis:
-            cols[f"{k}_avg_{days}d"] = daily[k].mean().over(w)
-    return daily.mutate(**cols).order_by(["user_id", "date"])
+            cols[f"{k}_avg_{days}d"] = round_half_up(daily[k].mean().over(w), 6)
+    return daily.mutate(**cols).order_by([key, "date"])
 
 
 # -- one call --------------------------------------------------------------------------
@@ -220,6 +304,16 @@ class MarketResult:
     trades_table: pa.Table
     user_p2p: pa.Table
     eligible: np.ndarray
+
+    @property
+    def communities(self) -> pa.Table:
+        """user_id → community_id of every user the market saw."""
+        return pa.table(
+            {
+                "user_id": pa.array(self.inputs.user_ids.astype(str), pa.string()),
+                "community_id": pa.array(self.inputs.community, pa.int64()),
+            }
+        )
 
 
 def run_market(

@@ -1,7 +1,12 @@
-"""`wattlake demo`: generate → ingest → run → summary, offline."""
+"""`wattlake demo`: generate → ingest (+ weather and prices) → run → summary.
+
+Offline by default: weather and prices are generated and landed like API responses
+(`pipeline.demo_external`); `online=True` fetches them (Open-Meteo, Energy-Charts, PVGIS).
+"""
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass
 from typing import Any
 
@@ -10,11 +15,17 @@ from rich.table import Table
 
 from wattlake.config import Settings
 from wattlake.generate import generate
+from wattlake.generate.smart_meter_etl import generate_smart_meter_etl
+from wattlake.pipeline.demo_external import DemoExternal, online_external, synthetic_external
 from wattlake.pipeline.ingest import IngestSummary, ingest_files
 from wattlake.pipeline.run import RunSummary, run_pipeline
 from wattlake.quality.report import load_latest, render_report
 from wattlake.quality.runner import pass_rates
 from wattlake.query import run_sql
+from wattlake.reports.run import run_report
+
+# The smart-meter-etl part of the demo: meterpoints and days of JSON readings.
+SME_METERPOINTS, SME_DAYS = 10, 7
 
 
 @dataclass
@@ -27,6 +38,7 @@ class DemoReport:
     peaks: list[tuple[Any, ...]]
     quality: dict[str, dict[str, float | int]]
     report_path: Any
+    external: DemoExternal | None = None
 
     def render(self) -> Group:
         f = self.figures
@@ -61,7 +73,16 @@ class DemoReport:
                 str(v["skipped"]),
                 f"{float(v['pass_ratio']):.0%}",
             )
-        return Group(head, grades, rules, peaks, quality, f"quality report: {self.report_path}")
+        parts: list[Any] = [head, grades, rules, peaks, quality]
+        if self.external is not None:
+            ext = Table(title=f"external data ({self.external.mode})")
+            for c in ("source", "status", "rows", "request"):
+                ext.add_column(c, justify="right" if c == "rows" else "left")
+            for o in self.external.outcomes:
+                url = o.url if len(o.url) <= 90 else o.url[:87] + "..."
+                ext.add_row(o.source, o.status, f"{o.rows_merged:,}", url)
+            parts.append(ext)
+        return Group(*parts, f"quality report: {self.report_path}")
 
 
 def _one(settings: Settings, sql: str) -> Any:
@@ -69,9 +90,19 @@ def _one(settings: Settings, sql: str) -> Any:
 
 
 def run_demo(
-    settings: Settings, households: int, days: int, seed: int = 42, progress: Any = None
+    settings: Settings,
+    households: int,
+    days: int,
+    seed: int = 42,
+    progress: Any = None,
+    *,
+    online: bool = False,
+    client: Any = None,
 ) -> DemoReport:
-    """Generate faulty sample data into `<home>/demo-input`, ingest it and run every layer."""
+    """Generate faulty sample data into `<home>/demo-input`, ingest it and run every layer.
+
+    Weather and prices: generated (no network) unless `online`, then fetched (`client`:
+    an `HttpClient` to use instead of the default one)."""
     src = settings.home / "demo-input"
     expected = households * days * 48
     task = progress.add_task("generate", total=expected) if progress else None
@@ -92,11 +123,36 @@ def run_demo(
         [gen.users_file, *gen.files],
         progress=(lambda _f: progress.advance(task)) if progress else None,
     )
+    # The smart-meter-etl case (seeds/smart-meter-etl.md): a SQLite database of meterpoints,
+    # products and agreements plus daily JSON readings, for the first week.
+    sme_start = gen.start or dt.date(2024, 3, 1)
+    sme = generate_smart_meter_etl(
+        src / "smart-meter-etl",
+        meterpoints=SME_METERPOINTS,
+        days=min(days, SME_DAYS),
+        start=sme_start,
+        seed=seed,
+    )
+    ingest_files(settings, [sme.database])
+    ingest_files(settings, sme.readings_files)
     if progress:
+        task = progress.add_task("weather + prices", total=None)
+    external = (
+        online_external(settings, gen, client)
+        if online
+        else synthetic_external(settings, gen, seed, src / "api")
+    )
+    if progress:
+        progress.update(task, total=1, completed=1)
         task = progress.add_task("run", total=4)
     summary = run_pipeline(
         settings, progress=(lambda _s: progress.advance(task)) if progress else None
     )
+    sme_day = sme_start + dt.timedelta(days=min(days, SME_DAYS) - 1)
+    reports = {
+        name: run_report(settings, name, sme_day, sme_day).rows.num_rows
+        for name in ("active-agreements", "half-hourly", "daily-product")
+    }
     figures = {
         "households": households,
         "days": days,
@@ -113,6 +169,22 @@ def run_demo(
         "users (current)": _one(settings, "SELECT count(*) FROM dw.dim_users WHERE is_current"),
         "user versions (SCD2)": _one(settings, "SELECT count(*) FROM dw.dim_users"),
         "fact_energy_flow rows": _one(settings, "SELECT count(*) FROM dw.fact_energy_flow"),
+        "weather grid points": len(external.points),
+        "weather hours (silver)": _one(settings, "SELECT count(*) FROM silver.weather"),
+        "price intervals (silver)": _one(settings, "SELECT count(*) FROM silver.prices"),
+        "enriched readings (gold)": _one(settings, "SELECT count(*) FROM gold.readings_enriched"),
+        "  with weather / price": _one(
+            settings,
+            "SELECT count(temperature_c) || ' / ' || count(price_eur_per_kwh) "
+            "FROM gold.readings_enriched",
+        ),
+        "modelled PV hours (gold)": _one(settings, "SELECT count(*) FROM gold.pv_modelled_hourly"),
+        "PV metered / modelled (kWh)": _one(
+            settings,
+            "SELECT coalesce(round(sum(metered_kwh)), 0) || ' / ' "
+            "|| coalesce(round(sum(modelled_kwh)), 0) FROM gold.pv_modelled_hourly "
+            "WHERE metered_kwh IS NOT NULL",
+        ),
     }
     grades = [
         (g, n)
@@ -140,4 +212,18 @@ def run_demo(
         settings.home, settings.warehouse, settings.home / "reports" / "quality", results=stored
     )
     figures["alerts"] = _one(settings, "SELECT count(*) FROM ops.alerts")
-    return DemoReport(ingested, summary, figures, grades, rules, peaks, pass_rates(stored), html)
+    figures["P2P trades (kWh)"] = _one(
+        settings, "SELECT coalesce(round(sum(energy_kwh), 1), 0) FROM gold.p2p_trades"
+    )
+    figures["P2P sales (EUR)"] = _one(
+        settings,
+        "SELECT coalesce(round(sum(total_p2p_revenue), 2), 0) FROM dw.fact_monthly_summary",
+    )
+    figures["smart-meter-etl meterpoints / agreements"] = (
+        f"{_one(settings, 'SELECT count(*) FROM silver.meterpoints')} / "
+        f"{_one(settings, 'SELECT count(*) FROM silver.agreements')}"
+    )
+    figures[f"reports for {sme_day} (rows)"] = " / ".join(f"{k} {v}" for k, v in reports.items())
+    return DemoReport(
+        ingested, summary, figures, grades, rules, peaks, pass_rates(stored), html, external
+    )

@@ -6,6 +6,14 @@ replace the covered key range in silver (`silver.prices` by zone and ts, `silver
 latitude, longitude and ts, `silver.pv_potential` by location, system and ts): re-running
 changes nothing, a newer forecast replaces the older values.
 
+`body=` lands a response obtained elsewhere (a saved file, or the offline demo's synthetic
+Open-Meteo / Energy-Charts bodies) through exactly the same path, without any HTTP: the
+lineage URL is the request URL the body stands for.
+
+A successful ingest also marks its batch in `ops.checkpoints` (step `silver_external`,
+batch id → this ingest's run id): the next `wattlake run` recomputes the gold dates those
+silver rows cover (enriched readings, modelled PV, peaks) and reloads them in the warehouse.
+
 Failures never escape as exceptions: an HTTP failure or an unparseable body gives an
 `ops.runs` row with status "failed" (and, for bodies, an `ops.dead_letter` row with the URL,
 line 0, the first 2000 characters and the reason); the outcome says `status="failed"`.
@@ -39,11 +47,13 @@ from wattlake.lake.tables import (
 from wattlake.logs import get_logger
 from wattlake.pipeline.ingest import batch_id_for
 from wattlake.sources import energy_charts, open_meteo, pvgis
-from wattlake.sources.http import Fetched, HttpClient, HttpError, Params
+from wattlake.sources.http import Fetched, HttpClient, HttpError, Params, build_url
 
 DEAD_LETTER_CHARS = 2000
 # Open-Meteo's forecast API serves recent days; older ranges come from the ERA5 archive.
 ARCHIVE_AFTER_DAYS = 5
+# ops.checkpoints step of external silver batches (batch id → the ingest run that wrote it).
+EXTERNAL_STEP = "silver_external"
 
 
 @dataclass(frozen=True)
@@ -95,8 +105,11 @@ def ingest_prices(
     client: HttpClient | None = None,
     *,
     base_url: str | None = None,
+    body: bytes | None = None,
 ) -> ExternalOutcome:
-    """Day-ahead prices of `zone` (e.g. DE-LU) for the UTC days `start`..`end` inclusive."""
+    """Day-ahead prices of `zone` (e.g. DE-LU) for the UTC days `start`..`end` inclusive.
+
+    `body`: land this `/price` response instead of fetching (no HTTP)."""
     s, e = utc_days(start, end)
     url, params = energy_charts.price_request(zone, s, e - timedelta(seconds=1), base_url)
 
@@ -113,6 +126,7 @@ def ingest_prices(
         to_silver,
         SILVER_PRICES,
         client,
+        body,
     )
 
 
@@ -127,11 +141,13 @@ def ingest_weather(
     kind: str = "auto",
     base_url: str | None = None,
     today: date | None = None,
+    body: bytes | None = None,
 ) -> ExternalOutcome:
     """Hourly Open-Meteo weather at (`lat`, `lon`) for the UTC days `start`..`end` inclusive.
 
     `kind="auto"` uses the archive when `end` is more than 5 days ago, else the forecast API.
     Rows are stored under the coordinates Open-Meteo snapped to (its grid cell).
+    `body`: land this Open-Meteo response instead of fetching (no HTTP).
     """
     if kind == "auto":
         today = today or datetime.now(UTC).date()
@@ -152,6 +168,7 @@ def ingest_weather(
         to_silver,
         SILVER_WEATHER,
         client,
+        body,
     )
 
 
@@ -168,10 +185,12 @@ def ingest_pv(
     azimuth_deg: float = 0.0,
     loss_pct: float = 14.0,
     base_url: str | None = None,
+    body: bytes | None = None,
 ) -> ExternalOutcome:
     """PVGIS hourly PV power (W) and irradiance for a fixed system, years inclusive.
 
     Azimuth follows PVGIS: 0 = south, 90 = west, -90 = east; tilt from horizontal (degrees).
+    `body`: land this PVGIS JSON response instead of fetching (no HTTP).
     """
     url, params = pvgis.pvgis_request(
         lat,
@@ -211,6 +230,7 @@ def ingest_pv(
         to_silver,
         SILVER_PV_POTENTIAL,
         client,
+        body,
     )
 
 
@@ -231,22 +251,25 @@ def _run(
     to_silver: Callable[[pa.Table], tuple[pa.Table, str]],
     silver: TableSpec,
     client: HttpClient | None,
+    body: bytes | None = None,
 ) -> ExternalOutcome:
     lake = Lake(settings.home)
     run_id = f"ingest-{source}-" + uuid.uuid4().hex[:12]
     log = get_logger(run_id=run_id, step="ingest_external", source=source)
     t0 = time.perf_counter()
     started = datetime.now(UTC)
-    own = client is None
-    http = client or make_client(settings)
-    full_url = url
-    try:
-        fetched: Fetched = http.get(url, params)
-    except HttpError as exc:
-        return _failed(lake, run_id, source, exc.url, None, None, str(exc), started, t0, log)
-    finally:
-        if own:
-            http.close()
+    if body is not None:
+        fetched: Fetched = Fetched(build_url(url, params), 200, body, started)
+    else:
+        own = client is None
+        http = client or make_client(settings)
+        try:
+            fetched = http.get(url, params)
+        except HttpError as exc:
+            return _failed(lake, run_id, source, exc.url, None, None, str(exc), started, t0, log)
+        finally:
+            if own:
+                http.close()
     full_url = fetched.url
     checksum = hashlib.sha256(fetched.content).hexdigest()
     batch_id = batch_id_for(checksum)
@@ -304,6 +327,7 @@ def _run(
     )
     if n:
         lake.replace_where(silver, rows, predicate)
+        _mark_for_gold(lake, batch_id, run_id, started)
     msg = "" if new_body else "same response body already in bronze"
     _run_row(
         lake,
@@ -324,6 +348,16 @@ def _run(
     return ExternalOutcome(
         source, full_url, run_id, batch_id, "success", parsed.num_rows, n, new_body, msg
     )
+
+
+def _mark_for_gold(lake: Lake, batch_id: str, run_id: str, now: datetime) -> None:
+    """Record that `run_id` (re)wrote the silver rows of `batch_id`: gold recomputes their
+    dates on the next run (the batch takes this run's id even if it was applied before)."""
+    lake.delete(
+        tbl.OPS_CHECKPOINTS, f"step = '{EXTERNAL_STEP}' AND batch_id = {_sql_str(batch_id)}"
+    )
+    row = {"step": EXTERNAL_STEP, "batch_id": batch_id, "run_id": run_id, "processed_at": now}
+    lake.insert_new(tbl.OPS_CHECKPOINTS, pa.Table.from_pylist([row]), ["step", "batch_id"])
 
 
 def _failed(

@@ -22,7 +22,13 @@ from wattlake.errors import InputError
 from wattlake.lake import tables as tbl
 from wattlake.lake.tables import Lake
 from wattlake.logs import bind_batch, clear_context, get_logger
-from wattlake.sources.files import ParsedFile, expand_paths, parse_lines, read_bytes
+from wattlake.sources.files import (
+    LAYOUTS,
+    ParsedFile,
+    expand_paths,
+    parse_lines,
+    read_bytes,
+)
 
 
 @dataclass
@@ -100,6 +106,33 @@ def _first_unseen(rows: pa.Table, seen: set[str]) -> pa.Table:
     return rows.filter(pa.array(keep, pa.bool_()))
 
 
+def _is_sqlite_file(path: Path) -> bool:
+    from wattlake.sources.smart_meter_etl import SQLITE_MAGIC
+
+    if not path.is_file():
+        return False
+    with path.open("rb") as f:
+        return f.read(16) == SQLITE_MAGIC
+
+
+def parse_file(data: bytes, fmt: str | None, name: str) -> ParsedFile:
+    """Readings JSON (`readings-json`, also detected when the file starts with `[` or `{`)
+    or one of the CSV layouts of `wattlake.sources.files`."""
+    from wattlake.sources import smart_meter_etl as sme
+
+    known = (*LAYOUTS, sme.READINGS_FORMAT, sme.AGREEMENTS_FORMAT)
+    if fmt is not None and fmt not in known:
+        raise InputError(f"unknown format '{fmt}' (known: {', '.join(known)})")
+    if fmt == sme.READINGS_FORMAT or (fmt is None and sme.looks_like_json(data)):
+        return sme.parse_readings_json(data, name)
+    if fmt is None and sme.is_sqlite(data):
+        raise InputError(
+            f"{name}: a SQLite database; ingest it without other files "
+            f"(or give --format {sme.AGREEMENTS_FORMAT})"
+        )
+    return parse_lines(data, fmt, name)
+
+
 def ingest_files(
     settings: Settings,
     paths: list[Path],
@@ -118,12 +151,16 @@ def ingest_files(
     files = expand_paths(paths)
     if not files:
         raise InputError("no input files given")
+    if fmt == "sqlite-agreements" or (fmt is None and all(map(_is_sqlite_file, files))):
+        from wattlake.pipeline.smart_meter_etl import ingest_agreements
+
+        return ingest_agreements(settings, files, now=now, progress=progress)
 
     # 1. Read and parse everything first: a bad file stops the command before any write.
     parsed: list[tuple[ParsedFile, float]] = []
     for p in files:
         t0 = time.perf_counter()
-        parsed.append((parse_lines(read_bytes(p), fmt, str(p)), t0))
+        parsed.append((parse_file(read_bytes(p), fmt, str(p)), t0))
 
     known = dict(
         zip(

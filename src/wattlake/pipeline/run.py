@@ -28,7 +28,17 @@ from wattlake.errors import PipelineError, WattlakeError
 from wattlake.lake import tables as tbl
 from wattlake.lake.tables import Lake, sql_in
 from wattlake.logs import bind_batch, clear_context, get_logger
-from wattlake.market import MarketConfig, get_mechanism, hourly_eligibility, run_market
+from wattlake.market import (
+    MarketConfig,
+    daily_community_kpis,
+    daily_user_kpis,
+    get_mechanism,
+    hourly_eligibility,
+    rolling_kpis,
+    run_market,
+    user_p2p_table,
+    user_profiles,
+)
 from wattlake.market.settle import settle_flow
 from wattlake.observability.alerts import (
     Alert,
@@ -39,6 +49,7 @@ from wattlake.observability.alerts import (
     raise_alerts,
 )
 from wattlake.observability.metrics import collect_metrics, store_metrics
+from wattlake.pipeline import external_gold
 from wattlake.quality.runner import QualityGateError, enforce_gate
 from wattlake.transforms import gold
 from wattlake.transforms.calendar import uk_holidays
@@ -408,7 +419,87 @@ class Pipeline:
             get_mechanism(self.settings.market_mechanism),
         )
         p2p = self.engine.materialize(ibis.memtable(result.user_p2p))
-        return settle_flow(flow, p2p), result.trades_table
+        communities = ibis.memtable(result.communities)
+        return settle_flow(flow, p2p, communities=communities), result.trades_table
+
+    def _kpis(self, dates: list[dt.date]) -> int:
+        """Rewrite the user and community KPI tables for `dates` and the 29 days after.
+
+        The daily values of those dates changed, and so did the rolling 7/30-day means of
+        the days that follow; the 29 days before are read only to feed the rolling means.
+        Reads the gold flow and trades just written. Returns the rows written.
+        """
+        span = dt.timedelta(days=max(tbl.ROLLING_DAYS) - 1)
+        lo, hi = min(dates), max(dates) + span
+        flow = self.engine.read(self.lake, tbl.GOLD_FLOW_HOURLY)
+        flow = flow.filter(flow.date.between(lo - span, hi))
+        trades = self.lake.read(tbl.GOLD_P2P_TRADES)
+        trades = trades.filter(
+            pc.and_(
+                pc.greater_equal(trades["date"], pa.scalar(lo - span)),
+                pc.less_equal(trades["date"], pa.scalar(hi)),
+            )
+        )
+        user_p2p = ibis.memtable(user_p2p_table(trades))
+        daily = self.engine.materialize(
+            daily_user_kpis(flow, user_p2p, self.settings.grid_sell_eur_per_kwh)
+        )
+        pred = f"date >= '{lo.isoformat()}' AND date <= '{hi.isoformat()}'"
+        written = 0
+        community = rolling_kpis(daily_community_kpis(daily), key="community_id")
+        for spec, expr in (
+            (tbl.GOLD_USER_KPIS, rolling_kpis(daily)),
+            (tbl.GOLD_COMMUNITY_KPIS, community),
+        ):
+            out = self.engine.to_arrow(expr.filter(expr.date.between(lo, hi)))
+            self.lake.replace_where(spec, out, pred)
+            written += out.num_rows
+        # Profiles span every day of a user: recomputed whole from the KPI table.
+        profiles = self.engine.to_arrow(
+            user_profiles(
+                self.engine.read(self.lake, tbl.GOLD_USER_KPIS),
+                self.engine.read(self.lake, tbl.GOLD_FLOW_HOURLY),
+                (self.profile.peak_start_hour, self.profile.peak_end_hour),
+            )
+        )
+        self.lake.replace_where(tbl.GOLD_USER_PROFILES, profiles, None)
+        return written + profiles.num_rows
+
+    # -- external data in gold: weather, prices, PV potential ---------------------------
+    def _pending_external(self, done: set[str]) -> dict[str, list[str]]:
+        """External ingest runs (weather, prices, PV) whose silver rows gold has not seen."""
+        return external_gold.pending_external(self.lake, done)
+
+    def _external_dates(self, silver: ibis.Table, external: dict[str, list[str]]) -> list[dt.date]:
+        """Reading dates whose weather, prices or PV potential those runs changed."""
+        batches = sorted({b for bs in external.values() for b in bs})
+        return external_gold.external_dates(self.engine, self.lake, silver, batches)
+
+    def _enriched(self, s: ibis.Table, users: ibis.Table, dates: list[dt.date]) -> ibis.Table:
+        """`gold.readings_enriched` rows of `dates`, computed once per run (materialized)."""
+        cached = getattr(self, "_enriched_cache", None)
+        if cached is None or cached[0] != tuple(dates):
+            expr = external_gold.enriched_readings(
+                self.engine, self.lake, s, users, dates, self.settings.price_zone
+            )
+            cached = (tuple(dates), self.engine.materialize(expr))
+            self._enriched_cache = cached
+        return cached[1]
+
+    def _without_extreme_weather(
+        self, s: ibis.Table, users: ibis.Table, dates: list[dt.date]
+    ) -> ibis.Table:
+        """The peak analysis' readings: `s` without extreme-weather hours (GreenStream)."""
+        return external_gold.without_extreme_weather(s, self._enriched(s, users, dates))
+
+    def _external_gold(
+        self, s: ibis.Table, users: ibis.Table, dates: list[dt.date]
+    ) -> list[tuple[tbl.TableSpec, pa.Table]]:
+        """Enriched readings and modelled-vs-metered PV of `dates`; reads the gold flow,
+        so call it after `gold.energy_flow_hourly` is written."""
+        enriched = self.engine.to_arrow(self._enriched(s, users, dates))
+        modelled = external_gold.pv_modelled_hourly(self.engine, self.lake, users, dates)
+        return [(tbl.GOLD_READINGS_ENRICHED, enriched), (tbl.GOLD_PV_MODELLED, modelled)]
 
     def gold_and_warehouse(self) -> list[StepResult]:
         """Recompute gold for the dates touched by pending silver runs, then load the warehouse."""
@@ -421,7 +512,8 @@ class Pipeline:
             if r["step"] in ("silver", "silver_users")
         }
         pending = sorted({run for run, _ in silver_runs if run not in done})
-        if not pending:
+        external = self._pending_external(done)
+        if not pending and not external:
             return [
                 StepResult("gold", message="silver unchanged"),
                 StepResult("warehouse", message="gold unchanged"),
@@ -444,6 +536,7 @@ class Pipeline:
             ).select(date=quarantine.ts.cast("timestamp").date())
             dates_q = touched_s.union(touched_q).distinct()
         dates = sorted(d for d in self.engine.to_arrow(dates_q)["date"].to_pylist() if d)
+        dates = sorted({*dates, *self._external_dates(silver, external)})
 
         res = StepResult("gold", message=f"{len(dates)} date(s) recomputed")
         wh_results: list[StepResult] = []
@@ -456,7 +549,8 @@ class Pipeline:
             )
             flow = self.engine.to_arrow(flow_expr)
             daily = self.engine.to_arrow(gold.daily_energy_balance(flow_expr))
-            peaks = self.engine.to_arrow(gold.peak_hours(s, channels))
+            peak_scope = self._without_extreme_weather(s, users, dates)
+            peaks = self.engine.to_arrow(gold.peak_hours(peak_scope, channels))
             pred = "date IN " + sql_in(d.isoformat() for d in dates)
             for spec, data in (
                 (tbl.GOLD_HOURLY_METER, stats),
@@ -466,7 +560,12 @@ class Pipeline:
                 (tbl.GOLD_P2P_TRADES, trades),
             ):
                 self.lake.replace_where(spec, data, pred)
-            res.rows_out = stats.num_rows + flow.num_rows + daily.num_rows + peaks.num_rows
+            for spec, data in self._external_gold(s, users, dates):
+                self.lake.replace_where(spec, data, pred)
+            kpi_rows = self._kpis(dates)
+            res.rows_out = (
+                stats.num_rows + flow.num_rows + daily.num_rows + peaks.num_rows + kpi_rows
+            )
             res.message += f"; {trades.num_rows} P2P trade(s)"
         res.seconds = time.perf_counter() - t0
         if dates:
@@ -482,6 +581,7 @@ class Pipeline:
             )
         )
         _checkpoint(self.lake, "gold", pending, self.run_id)
+        _checkpoint(self.lake, "gold", sorted(external), self.run_id)
         return [res, *wh_results]
 
     def _gate(self, layer: str, force: bool | None = None) -> None:

@@ -6,7 +6,9 @@ from wattlake.pv.model import (
     complete_irradiance,
     model_pv_from_poa,
     model_pv_kw,
+    model_pv_kw_arrays,
     modelled_production_for_users,
+    pv_potential_as_weather,
     pvgis_to_pvlib_azimuth,
     pvlib_to_pvgis_azimuth,
 )
@@ -17,7 +19,9 @@ __all__ = [
     "complete_irradiance",
     "model_pv_from_poa",
     "model_pv_kw",
+    "model_pv_kw_arrays",
     "modelled_production_for_users",
+    "pv_potential_as_weather",
     "pvgis_to_pvlib_azimuth",
     "pvlib_to_pvgis_azimuth",
 ]

@@ -49,12 +49,12 @@ from __future__ import annotations
 
 import functools
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
-from pvlib import irradiance
+from pvlib import inverter, irradiance
 from pvlib.location import Location
 from pvlib.modelchain import ModelChain
 from pvlib.pvsystem import Array, FixedMount, PVSystem
@@ -174,9 +174,12 @@ def complete_irradiance(
 
 
 def _lumped_losses(mc: ModelChain, *, factor: float) -> ModelChain:
-    """ModelChain losses model: multiply DC power by `factor` (= 1 − losses_pct / 100)."""
+    """ModelChain losses model: multiply DC power by `factor` (= 1 − losses_pct / 100).
+
+    With several arrays `results.dc` is a tuple (one series per array)."""
     mc.results.losses = factor
-    mc.results.dc = mc.results.dc * factor
+    dc = mc.results.dc
+    mc.results.dc = tuple(d * factor for d in dc) if isinstance(dc, tuple) else dc * factor
     return mc
 
 
@@ -194,6 +197,40 @@ def _model_chain(
     mounting: str,
     aoi_model: str,
 ) -> ModelChain:
+    return _model_chain_arrays(
+        latitude=latitude,
+        longitude=longitude,
+        kwp=kwp,
+        orientations=[(tilt_deg, azimuth_deg)],
+        altitude_m=altitude_m,
+        losses_pct=losses_pct,
+        gamma_pdc=gamma_pdc,
+        dc_ac_ratio=dc_ac_ratio,
+        mounting=mounting,
+        aoi_model=aoi_model,
+    )
+
+
+def _model_chain_arrays(
+    *,
+    latitude: float,
+    longitude: float,
+    kwp: float,
+    orientations: list[tuple[float, float]],
+    altitude_m: float,
+    losses_pct: float,
+    gamma_pdc: float,
+    dc_ac_ratio: float,
+    mounting: str,
+    aoi_model: str,
+) -> ModelChain:
+    """One chain with an array of `kwp` per (tilt, pvlib azimuth) in `orientations`.
+
+    Everything up to DC is computed per array; the chain's own AC (the sum over arrays) is
+    not used with several arrays: `_array_ac_kw` applies the inverter to each array.
+    """
+    if not orientations:
+        raise ValueError("at least one (tilt, azimuth) orientation is needed")
     if kwp <= 0:
         raise ValueError(f"kwp must be > 0, got {kwp}")
     if not 0.0 <= losses_pct < 100.0:
@@ -203,14 +240,17 @@ def _model_chain(
     if mounting not in FAIMAN_PARAMETERS:
         raise ValueError(f"mounting must be one of {sorted(FAIMAN_PARAMETERS)}, not {mounting!r}")
     location = Location(latitude, longitude, tz="UTC", altitude=altitude_m)
-    array = Array(
-        FixedMount(surface_tilt=tilt_deg, surface_azimuth=azimuth_deg % 360.0),
-        albedo=ALBEDO,
-        module_parameters={"pdc0": kwp * 1000.0, "gamma_pdc": gamma_pdc},
-        temperature_model_parameters=dict(FAIMAN_PARAMETERS[mounting]),
-    )
+    arrays = [
+        Array(
+            FixedMount(surface_tilt=tilt_deg, surface_azimuth=azimuth_deg % 360.0),
+            albedo=ALBEDO,
+            module_parameters={"pdc0": kwp * 1000.0, "gamma_pdc": gamma_pdc},
+            temperature_model_parameters=dict(FAIMAN_PARAMETERS[mounting]),
+        )
+        for tilt_deg, azimuth_deg in orientations
+    ]
     system = PVSystem(
-        arrays=[array],
+        arrays=arrays,
         inverter_parameters={
             "pdc0": kwp * 1000.0 / dc_ac_ratio,
             "eta_inv_nom": INVERTER_EFFICIENCY,
@@ -232,6 +272,18 @@ def _model_chain(
 def _ac_kw(mc: ModelChain, times: pd.DatetimeIndex, valid: pd.Series) -> pd.Series:
     ac = pd.Series(np.asarray(mc.results.ac, dtype="float64"), index=times) / 1000.0
     ac = ac.clip(lower=0.0)  # PVWatts returns -0.0 / tiny negatives at night
+    ac[~valid.to_numpy()] = np.nan
+    ac.name = "pv_ac_kw"
+    return ac
+
+
+def _array_ac_kw(
+    dc_w: pd.Series, pdc0_inv_w: float, times: pd.DatetimeIndex, valid: pd.Series
+) -> pd.Series:
+    """AC (kW) of one array behind its own PVWatts inverter (as `ModelChain` does for one)."""
+    ac_w = inverter.pvwatts(dc_w, pdc0_inv_w, eta_inv_nom=INVERTER_EFFICIENCY)
+    ac = pd.Series(np.asarray(ac_w, dtype="float64"), index=times) / 1000.0
+    ac = ac.clip(lower=0.0)
     ac[~valid.to_numpy()] = np.nan
     ac.name = "pv_ac_kw"
     return ac
@@ -314,6 +366,58 @@ def model_pv_kw(
         inputs[k] = v
     mc.run_model(inputs)
     return _ac_kw(mc, times, valid)
+
+
+def model_pv_kw_arrays(
+    weather: pd.DataFrame,
+    *,
+    latitude: float,
+    longitude: float,
+    orientations: Sequence[tuple[float, float]],
+    kwp: float = 1.0,
+    altitude_m: float = 0.0,
+    losses_pct: float = DEFAULT_LOSSES_PCT,
+    gamma_pdc: float = DEFAULT_GAMMA_PDC,
+    dc_ac_ratio: float = 1.0,
+    mounting: str = "free_standing",
+    aoi_model: str = "physical",
+    label: Label = "period_end",
+    period_minutes: int = 60,
+) -> dict[tuple[float, float], pd.Series]:
+    """`model_pv_kw` for several (tilt, azimuth) systems of `kwp` at one site, in one run.
+
+    Same chain and results as calling `model_pv_kw` per orientation, but the irradiance
+    completion, solar position and air mass are computed once: one `ModelChain` with one
+    array per orientation (azimuth in the pvlib convention), each behind its own PVWatts
+    inverter.
+
+    Returns:
+        `{(tilt_deg, azimuth_deg): AC power in kW}` per distinct orientation, each series
+        indexed by the input `ts` labels and NaN where GHI is missing.
+    """
+    keys = list(dict.fromkeys((float(t), float(a)) for t, a in orientations))
+    times = _times(weather)
+    mc = _model_chain_arrays(
+        latitude=latitude,
+        longitude=longitude,
+        kwp=kwp,
+        orientations=keys,
+        altitude_m=altitude_m,
+        losses_pct=losses_pct,
+        gamma_pdc=gamma_pdc,
+        dc_ac_ratio=dc_ac_ratio,
+        mounting=mounting,
+        aoi_model=aoi_model,
+    )
+    irr = complete_irradiance(weather, mc.location, label=label, period_minutes=period_minutes)
+    valid = irr["ghi"].notna()
+    inputs = irr[["ghi", "dni", "dhi"]].fillna(0.0)
+    for k, v in _temp_wind(weather, irr.index).items():
+        inputs[k] = v
+    mc.run_model(inputs)
+    dc = mc.results.dc if isinstance(mc.results.dc, tuple) else (mc.results.dc,)
+    pdc0_inv_w = kwp * 1000.0 / dc_ac_ratio
+    return {key: _array_ac_kw(d, pdc0_inv_w, times, valid) for key, d in zip(keys, dc, strict=True)}
 
 
 def model_pv_from_poa(
@@ -414,20 +518,22 @@ def modelled_production_for_users(
     losses_pct: float = DEFAULT_LOSSES_PCT,
     label: Label = "period_end",
     period_minutes: int = 60,
+    max_distance_km: float | None = None,
     model_kwargs: Mapping[str, Any] | None = None,
 ) -> pd.DataFrame:
     """Modelled PV energy per prosumer and hour (kWh), for modelled-vs-metered in gold.
 
     Args:
-        users: `silver.user_profiles` rows: `user_id`, `panel_kwp` (kWp; users without a
-            positive value are skipped), `panel_tilt_deg` (default 35), `panel_azimuth_deg`
-            (pvlib convention, 180 = south; default 180), `latitude`, `longitude`, and
-            optionally `effective_date`: with several versions per user each hour uses the
-            version in force on its (UTC) date.
+        users: `silver.user_profiles` rows: `user_id`, `panel_kwp` (kWp; versions without a
+            positive value model nothing), `panel_tilt_deg` (default 35),
+            `panel_azimuth_deg` (pvlib convention, 180 = south; default 180), `latitude`,
+            `longitude`, and optionally `effective_date`: with several versions per user
+            each hour uses the version in force on its (UTC) date.
         weather: `silver.weather` rows (`latitude`, `longitude`, `ts`, irradiance,
             temperature, wind). Each user takes the nearest grid point (haversine); the
             sun is computed at that point.
         losses_pct / label / period_minutes / model_kwargs: passed to `model_pv_kw`.
+        max_distance_km: versions farther than this from every grid point model nothing.
 
     Returns:
         DataFrame `user_id`, `ts` (UTC start of the modelled period: `label − period` for
@@ -435,7 +541,8 @@ def modelled_production_for_users(
         (user_id, ts); rows with missing irradiance are dropped.
 
     A 1 kWp system is modelled once per (grid point, tilt, azimuth) and scaled by kWp:
-    PVWatts DC and AC are linear in the nameplate at a fixed DC/AC ratio.
+    PVWatts DC and AC are linear in the nameplate at a fixed DC/AC ratio. All orientations
+    of one grid point share one chain run (`model_pv_kw_arrays`).
     """
     cols = ["user_id", "ts", "modelled_kwh"]
     empty = pd.DataFrame(
@@ -449,58 +556,150 @@ def modelled_production_for_users(
         return empty
     u = users.copy()
     u["panel_kwp"] = pd.to_numeric(u["panel_kwp"], errors="coerce")
-    u = u[(u["panel_kwp"] > 0) & u["latitude"].notna() & u["longitude"].notna()]
-    if u.empty:
+    if not (u["panel_kwp"] > 0).any():
         return empty
     w = weather.copy()
     w["ts"] = _times(w)
     grid = w[["latitude", "longitude"]].drop_duplicates().to_numpy(dtype="float64")
     hours = pd.Timedelta(minutes=period_minutes) / pd.Timedelta(hours=1)
     shift = pd.Timedelta(minutes=period_minutes) if label == "period_end" else pd.Timedelta(0)
-    cache: dict[tuple[float, float, float, float], pd.Series] = {}
-    frames: list[pd.DataFrame] = []
     has_dates = "effective_date" in u.columns
+
+    # 1. Which versions model what: (user, version, next version's date, model key).
+    plan: list[tuple[Any, dict[str, Any], Any, tuple[float, float, float, float]]] = []
     for user_id, versions in u.groupby("user_id", sort=True):
         if has_dates:
             versions = versions.sort_values("effective_date", na_position="first")
         rows = versions.to_dict("records")
         for i, v in enumerate(rows):
+            if not v["panel_kwp"] > 0 or pd.isna(v["latitude"]) or pd.isna(v["longitude"]):
+                continue  # no panels (yet, or any more) or no location: nothing to model
             lat, lon = float(v["latitude"]), float(v["longitude"])
-            g = grid[int(np.argmin(_haversine_km(lat, lon, grid[:, 0], grid[:, 1])))]
+            dist = _haversine_km(lat, lon, grid[:, 0], grid[:, 1])
+            j = int(np.argmin(dist))
+            if max_distance_km is not None and dist[j] > max_distance_km:
+                continue
             tilt = _num(v.get("panel_tilt_deg"), DEFAULT_TILT_DEG)
             az = _num(v.get("panel_azimuth_deg"), DEFAULT_AZIMUTH_DEG)
-            key = (float(g[0]), float(g[1]), tilt, az)
-            if key not in cache:
-                wg = w[(w["latitude"] == key[0]) & (w["longitude"] == key[1])].sort_values("ts")
-                cache[key] = model_pv_kw(
-                    wg,
-                    latitude=key[0],
-                    longitude=key[1],
-                    kwp=1.0,
-                    tilt_deg=tilt,
-                    azimuth_deg=az,
-                    losses_pct=losses_pct,
-                    label=label,
-                    period_minutes=period_minutes,
-                    **dict(model_kwargs or {}),
-                )
-            kw_per_kwp = cache[key]
-            start = kw_per_kwp.index - shift
-            keep = np.ones(len(start), dtype=bool)
-            if has_dates:
-                start_dates = start.date
-                if pd.notna(v.get("effective_date")):
-                    keep &= start_dates >= pd.Timestamp(v["effective_date"]).date()
-                if i + 1 < len(rows) and pd.notna(rows[i + 1].get("effective_date")):
-                    keep &= start_dates < pd.Timestamp(rows[i + 1]["effective_date"]).date()
-            energy = kw_per_kwp.to_numpy() * float(v["panel_kwp"]) * hours
-            keep &= ~np.isnan(energy)
-            frames.append(
-                pd.DataFrame(
-                    {"user_id": user_id, "ts": start[keep], "modelled_kwh": energy[keep].round(4)}
-                )
-            )
-    if not frames:
+            nxt = rows[i + 1].get("effective_date") if has_dates and i + 1 < len(rows) else None
+            plan.append((user_id, v, nxt, (float(grid[j, 0]), float(grid[j, 1]), tilt, az)))
+    if not plan:
         return empty
+
+    # 2. One chain run per grid point, one 1 kWp array per orientation.
+    by_point: dict[tuple[float, float], set[tuple[float, float]]] = {}
+    for *_, key in plan:
+        by_point.setdefault((key[0], key[1]), set()).add((key[2], key[3]))
+    cache: dict[tuple[float, float, float, float], pd.Series] = {}
+    for (glat, glon), orientations in by_point.items():
+        wg = w[(w["latitude"] == glat) & (w["longitude"] == glon)].sort_values("ts")
+        per_array = model_pv_kw_arrays(
+            wg,
+            latitude=glat,
+            longitude=glon,
+            orientations=sorted(orientations),
+            kwp=1.0,
+            losses_pct=losses_pct,
+            label=label,
+            period_minutes=period_minutes,
+            **dict(model_kwargs or {}),
+        )
+        for (tilt, az), series in per_array.items():
+            cache[(glat, glon, tilt, az)] = series
+
+    # 3. Scale by kWp over each version's validity.
+    frames: list[pd.DataFrame] = []
+    for user_id, v, nxt, key in plan:
+        kw_per_kwp = cache[key]
+        start = kw_per_kwp.index - shift
+        keep = np.ones(len(start), dtype=bool)
+        if has_dates:
+            start_dates = start.date
+            if pd.notna(v.get("effective_date")):
+                keep &= start_dates >= pd.Timestamp(v["effective_date"]).date()
+            if nxt is not None and pd.notna(nxt):
+                keep &= start_dates < pd.Timestamp(nxt).date()
+        energy = kw_per_kwp.to_numpy() * float(v["panel_kwp"]) * hours
+        keep &= ~np.isnan(energy)
+        frames.append(
+            pd.DataFrame(
+                {"user_id": user_id, "ts": start[keep], "modelled_kwh": energy[keep].round(4)}
+            )
+        )
     out = pd.concat(frames, ignore_index=True)
+    if out.empty:
+        return empty
     return out.sort_values(["user_id", "ts"], ignore_index=True)[cols]
+
+
+def pv_potential_as_weather(potential: pd.DataFrame) -> pd.DataFrame:
+    """PVGIS plane-of-array rows (`silver.pv_potential`) → horizontal irradiance rows.
+
+    Lets `modelled_production_for_users` model each user's own tilt and azimuth from PVGIS
+    data (label `"instant"`: PVGIS stamps `HH:10`). Per row, with the PVGIS plane's tilt β
+    and azimuth (`azimuth_deg`, PVGIS convention 0 = south), the sun's zenith z (from
+    `solar_elevation_deg`, else computed) and the angle of incidence θ on that plane:
+
+    - `dni_w_m2 = poa_direct / cos θ` (0 when θ ≥ 85° or z ≥ 88°: the beam is not
+      recoverable behind or grazing the plane);
+    - `dhi_w_m2 = poa_sky_diffuse · 2 / (1 + cos β)` (isotropic sky);
+    - `ghi_w_m2 = dni · cos z + dhi`.
+
+    Exact for a horizontal PVGIS system (β = 0); approximate otherwise. Rows without the
+    components (`components=1` not requested) are dropped. With several PVGIS systems at
+    one location and time the flattest one is used.
+
+    Returns:
+        `latitude`, `longitude`, `ts`, `ghi_w_m2`, `dni_w_m2`, `dhi_w_m2` (W/m²),
+        `temperature_c` (°C), `wind_speed_m_s` (m/s).
+    """
+    out_cols = [
+        "latitude",
+        "longitude",
+        "ts",
+        "ghi_w_m2",
+        "dni_w_m2",
+        "dhi_w_m2",
+        "temperature_c",
+        "wind_speed_m_s",
+    ]
+    p = potential.copy()
+    if p.empty:
+        return pd.DataFrame({c: pd.Series(dtype="float64") for c in out_cols})
+    p["ts"] = _times(p)
+    p = p[p["poa_direct_w_m2"].notna() & p["poa_sky_diffuse_w_m2"].notna()]
+    p = p.assign(tilt_deg=p["tilt_deg"].fillna(0.0), azimuth_deg=p["azimuth_deg"].fillna(0.0))
+    p = p.sort_values(["latitude", "longitude", "ts", "tilt_deg", "azimuth_deg"])
+    p = p.drop_duplicates(["latitude", "longitude", "ts"], keep="first")
+    frames = []
+    for (lat, lon), g in p.groupby(["latitude", "longitude"], sort=True):
+        times = pd.DatetimeIndex(g["ts"])
+        sp = Location(float(lat), float(lon), tz="UTC").get_solarposition(times)
+        elev = g["solar_elevation_deg"].to_numpy(dtype="float64", na_value=np.nan)
+        zenith = np.where(np.isnan(elev), sp["apparent_zenith"].to_numpy(), 90.0 - elev)
+        tilt = g["tilt_deg"].to_numpy(dtype="float64")
+        az = (g["azimuth_deg"].to_numpy(dtype="float64") + 180.0) % 360.0  # → pvlib
+        theta = irradiance.aoi(tilt, az, zenith, sp["azimuth"].to_numpy())
+        cos_t, cos_z = np.cos(np.radians(theta)), np.cos(np.radians(zenith))
+        beam = g["poa_direct_w_m2"].to_numpy(dtype="float64").clip(min=0.0)
+        ok = (theta < 85.0) & (zenith < 88.0)
+        dni = np.where(ok, beam / np.where(ok, cos_t, 1.0), 0.0)
+        sky = g["poa_sky_diffuse_w_m2"].to_numpy(dtype="float64").clip(min=0.0)
+        dhi = sky * 2.0 / (1.0 + np.cos(np.radians(tilt)))
+        frames.append(
+            pd.DataFrame(
+                {
+                    "latitude": float(lat),
+                    "longitude": float(lon),
+                    "ts": times,
+                    "ghi_w_m2": dni * np.clip(cos_z, 0.0, None) + dhi,
+                    "dni_w_m2": dni,
+                    "dhi_w_m2": dhi,
+                    "temperature_c": g["temp_air_c"].to_numpy(dtype="float64"),
+                    "wind_speed_m_s": g["wind_speed_m_s"].to_numpy(dtype="float64"),
+                }
+            )
+        )
+    if not frames:
+        return pd.DataFrame({c: pd.Series(dtype="float64") for c in out_cols})
+    return pd.concat(frames, ignore_index=True)[out_cols]

@@ -493,6 +493,50 @@ def build_checks(grades: Grades | None = None, quarantine_below: int = 70) -> li
             observed="(SELECT coalesce(max(n), 0) || ' max rows per date' FROM "
             "(SELECT count(*) AS n FROM gold.peak_hours GROUP BY date))",
         ),
+        Check(
+            "gold.p2p_user_kpis_daily.equals_flow",
+            "gold",
+            "error",
+            "user KPIs: production, consumption, P2P import/export per user-day = Σ gold "
+            f"hourly flow, and every user-day of the flow has a KPI row (± {SUM_TOLERANCE_KWH:g}"
+            " kWh)",
+            f"""WITH f AS (SELECT user_id, date, sum(production_kwh) AS p,
+                                  sum(consumption_kwh) AS c, sum(p2p_import_kwh) AS pi,
+                                  sum(p2p_export_kwh) AS pe
+                           FROM {flow} GROUP BY ALL)
+                SELECT coalesce(k.user_id, f.user_id) || '|'
+                       || CAST(coalesce(k.date, f.date) AS VARCHAR) AS k
+                FROM gold.p2p_user_kpis_daily k FULL JOIN f
+                  ON k.user_id = f.user_id AND k.date = f.date
+                WHERE k.user_id IS NULL OR f.user_id IS NULL
+                   OR abs(k.production_kwh - f.p) > {SUM_TOLERANCE_KWH}
+                   OR abs(k.consumption_kwh - f.c) > {SUM_TOLERANCE_KWH}
+                   OR abs(k.p2p_import_kwh - f.pi) > {SUM_TOLERANCE_KWH}
+                   OR abs(k.p2p_export_kwh - f.pe) > {SUM_TOLERANCE_KWH}""",
+            ("gold.p2p_user_kpis_daily", flow),
+        ),
+        Check(
+            "gold.p2p_community_kpis_daily.equals_users",
+            "gold",
+            "error",
+            "community KPIs = Σ their members' user KPIs per day (members, kWh, EUR), and "
+            "P2P kWh bought = sold inside each community-day",
+            f"""WITH u AS (SELECT community_id, date, count(*) AS n,
+                                  sum(consumption_kwh) AS c, sum(revenue_eur) AS eur,
+                                  sum(p2p_import_kwh) AS pi
+                           FROM gold.p2p_user_kpis_daily
+                           WHERE community_id IS NOT NULL GROUP BY ALL)
+                SELECT CAST(coalesce(c.community_id, u.community_id) AS VARCHAR) || '|'
+                       || CAST(coalesce(c.date, u.date) AS VARCHAR) AS k
+                FROM gold.p2p_community_kpis_daily c FULL JOIN u
+                  ON c.community_id = u.community_id AND c.date = u.date
+                WHERE c.date IS NULL OR u.date IS NULL OR c.members <> u.n
+                   OR abs(c.consumption_kwh - u.c) > {SUM_TOLERANCE_KWH}
+                   OR abs(c.revenue_eur - u.eur) > {SUM_TOLERANCE_KWH}
+                   OR abs(c.p2p_import_kwh - u.pi) > {SUM_TOLERANCE_KWH}
+                   OR abs(c.p2p_import_kwh - c.p2p_export_kwh) > {SUM_TOLERANCE_KWH}""",
+            ("gold.p2p_community_kpis_daily", "gold.p2p_user_kpis_daily"),
+        ),
         # ---------------------------------------------------------------- warehouse
         Check(
             "warehouse.fact_energy_flow.fk_user",
@@ -605,7 +649,8 @@ def build_checks(grades: Grades | None = None, quarantine_below: int = 70) -> li
             f"(± {SUM_TOLERANCE_KWH:g} kWh)",
             f"""WITH s AS (SELECT user_sk, CAST(time_sk // 10000 AS INTEGER) AS month_sk,
                                   sum(production_kwh) AS p, sum(consumption_kwh) AS c,
-                                  sum(grid_import_kwh) AS gi, sum(grid_export_kwh) AS ge
+                                  sum(grid_import_kwh) AS gi, sum(grid_export_kwh) AS ge,
+                                  sum(p2p_import_kwh) AS pi, sum(p2p_export_kwh) AS pe
                            FROM dw.fact_energy_flow GROUP BY ALL)
                 SELECT CAST(coalesce(m.user_sk, s.user_sk) AS VARCHAR) || '|'
                        || CAST(coalesce(m.month_sk, s.month_sk) AS VARCHAR) AS k
@@ -615,8 +660,41 @@ def build_checks(grades: Grades | None = None, quarantine_below: int = 70) -> li
                    OR abs(m.total_production - s.p) > {SUM_TOLERANCE_KWH}
                    OR abs(m.total_consumption - s.c) > {SUM_TOLERANCE_KWH}
                    OR abs(m.total_grid_import - s.gi) > {SUM_TOLERANCE_KWH}
-                   OR abs(m.total_grid_export - s.ge) > {SUM_TOLERANCE_KWH}""",
+                   OR abs(m.total_grid_export - s.ge) > {SUM_TOLERANCE_KWH}
+                   OR abs(m.total_p2p_import - s.pi) > {SUM_TOLERANCE_KWH}
+                   OR abs(m.total_p2p_export - s.pe) > {SUM_TOLERANCE_KWH}""",
             ("dw.fact_monthly_summary", "dw.fact_energy_flow"),
+        ),
+        Check(
+            "warehouse.fact_monthly_summary.p2p_revenue",
+            "warehouse",
+            "error",
+            "monthly P2P revenue = Σ the user version's sales in fact_energy_transactions "
+            "(± 0.01 EUR)",
+            """WITH s AS (SELECT seller_sk AS user_sk,
+                                 CAST(time_sk // 10000 AS INTEGER) AS month_sk,
+                                 sum(transaction_amount_eur) AS eur
+                          FROM dw.fact_energy_transactions GROUP BY ALL)
+               SELECT CAST(m.user_sk AS VARCHAR) || '|' || CAST(m.month_sk AS VARCHAR) AS k
+               FROM dw.fact_monthly_summary m LEFT JOIN s
+                 ON m.user_sk = s.user_sk AND m.month_sk = s.month_sk
+               WHERE abs(m.total_p2p_revenue - coalesce(s.eur, 0)) > 0.01
+                  OR m.total_revenue < m.total_p2p_revenue - 0.01""",
+            ("dw.fact_monthly_summary", "dw.fact_energy_transactions"),
+        ),
+        Check(
+            "warehouse.fact_energy_flow.fk_weather_price",
+            "warehouse",
+            "error",
+            "every non-null fact_energy_flow.weather_sk / price_sk exists in dim_weather / "
+            "dim_prices, for the fact's hour",
+            """SELECT CAST(f.user_sk AS VARCHAR) || '|' || CAST(f.time_sk AS VARCHAR) AS k
+               FROM dw.fact_energy_flow f
+               LEFT JOIN dw.dim_weather w ON w.weather_sk = f.weather_sk
+               LEFT JOIN dw.dim_prices p ON p.price_sk = f.price_sk
+               WHERE (f.weather_sk IS NOT NULL AND w.time_sk IS DISTINCT FROM f.time_sk)
+                  OR (f.price_sk IS NOT NULL AND p.time_sk IS DISTINCT FROM f.time_sk)""",
+            ("dw.fact_energy_flow", "dw.dim_weather", "dw.dim_prices"),
         ),
         Check(
             "warehouse.fact_energy_flow.balance_identity",

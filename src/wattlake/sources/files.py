@@ -6,6 +6,8 @@ Layouts (the header line must match, case-insensitive, surrounding spaces ignore
   energy in kWh per half hour, text that may be `Null`.
 - `meter-csv`: `meter_id,timestamp,value,unit` — unit W, watts, kW, kWh, Wh or empty.
 - `users`: the user-profile history written by `wattlake generate` (one row per version).
+- `lcl-households`: the LCL `informations_households.csv`, landed as `users` rows
+  (`wattlake.sources.lcl_users`); also accepted under `--format lcl`.
 
 A line that cannot be split into the layout's fields is a dead letter (line number, raw
 text, reason); everything else is kept as raw text for bronze.
@@ -24,12 +26,13 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from wattlake.errors import InputError
-from wattlake.lake.tables import USER_PROFILE_COLUMNS
+from wattlake.lake.tables import USER_DELETED, USER_PROFILE_COLUMNS
 
 LAYOUTS: dict[str, tuple[str, ...]] = {
     "lcl": ("LCLid", "tstp", "energy(kWh/hh)"),
     "meter-csv": ("meter_id", "timestamp", "value", "unit"),
     "users": USER_PROFILE_COLUMNS,
+    "lcl-households": ("LCLid", "stdorToU", "Acorn", "Acorn_grouped", "file"),
 }
 READING_FORMATS = ("lcl", "meter-csv")
 # Bronze column names for each layout's fields.
@@ -96,6 +99,8 @@ def check_format(data: bytes, fmt: str | None, name: str) -> str:
         return found
     if fmt not in LAYOUTS:
         raise InputError(f"unknown format '{fmt}' (known: {', '.join(LAYOUTS)})")
+    if fmt == "lcl" and found == "lcl-households":
+        return found  # the LCL data set's household list, given with its readings
     if found != fmt:
         raise InputError(
             f"{name}: not the {fmt} layout: header is '{','.join(header_of(data))}', "
@@ -123,6 +128,10 @@ def _decode_lines(data: bytes) -> tuple[list[str], dict[int, str]]:
 def parse_lines(data: bytes, fmt: str, name: str) -> ParsedFile:
     """Pure parser: header checked, each data line either a row of raw fields or a dead letter."""
     fmt = check_format(data, fmt, name)
+    if fmt == "lcl-households":  # lands as user profiles
+        from wattlake.sources.lcl_users import households_as_profiles
+
+        return households_as_profiles(data, name)
     fields = BRONZE_FIELDS[fmt]
     n_fields = len(LAYOUTS[fmt])
     lines, bad_utf8 = _decode_lines(data)
@@ -212,18 +221,24 @@ def parse_lines(data: bytes, fmt: str, name: str) -> ParsedFile:
 
 
 def _check_user_types(table: pa.Table, body: list[str], first_line: int, dead) -> pa.Table:  # type: ignore[no-untyped-def]
-    """Profile rows whose numbers or date do not parse are dead letters (reason names the field)."""
+    """Profile rows whose numbers or date do not parse are dead letters (reason names the field).
+
+    Only `effective_date` is always required; `panel_kwp` too, except on a deletion row
+    (user_type `deleted`, which needs nothing but the user id and the date).
+    """
     keep = pa.array([True] * table.num_rows)
+    deletion = [t == USER_DELETED for t in table["user_type"].to_pylist()]
     for col in (*_USER_FLOATS, "effective_date"):
         target = pa.date32() if col == "effective_date" else pa.float64()
         values = table[col]
         ok = []
-        for v in values.to_pylist():
+        for v, deleted in zip(values.to_pylist(), deletion, strict=True):
             try:
                 pa.scalar(v).cast(target)
                 ok.append(True)
             except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
-                ok.append(v == "" and col != "effective_date" and col != "panel_kwp")
+                required = col == "effective_date" or (col == "panel_kwp" and not deleted)
+                ok.append(v == "" and not required)
         ok_arr = pa.array(ok)
         bad = pc.and_(keep, pc.invert(ok_arr))
         for ln in table["_row_number"].filter(bad).to_pylist():

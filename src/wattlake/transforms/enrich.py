@@ -28,6 +28,7 @@ import ibis
 import ibis.expr.types as ir
 
 from wattlake.transforms.gold import hour_start, meter_channels
+from wattlake.transforms.parse import round_half_up
 
 EARTH_RADIUS_KM = 6371.0088
 EXTREME_HOT_C = 35.0
@@ -178,7 +179,8 @@ def enrich_readings(
     Returns:
         Every silver column plus `weather_latitude`, `weather_longitude`, `temperature_c`,
         `cloud_cover_pct`, `ghi_w_m2` (W/m², mean over the reading's hour),
-        `price_eur_per_kwh`, `cost_eur` (= kwh × price) and `is_extreme_weather`. Left
+        `price_eur_per_kwh`, `cost_eur` (= kwh × price, EUR, 6 decimals) and
+        `is_extreme_weather`. Left
         joins: one output row per input row; missing weather or prices stay NULL.
     """
     base_cols = list(silver.columns)
@@ -224,7 +226,7 @@ def enrich_readings(
     px = interval_prices(silver, prices, zone).rename(_pts="ts")
     r = r.left_join(px, r.ts == px._pts).drop("_pts")
     r = r.mutate(
-        cost_eur=r.kwh * r.price_eur_per_kwh,
+        cost_eur=round_half_up(r.kwh * r.price_eur_per_kwh, 6),
         is_extreme_weather=is_extreme_weather(r.temperature_c, hot_c, cold_c),
     )
     return r.select(
@@ -268,8 +270,9 @@ def modelled_vs_metered_pv(modelled: ir.Table, flow_hourly: ir.Table) -> ir.Tabl
     Returns:
         `user_id`, `hour_ts`, `date` (UTC), `modelled_kwh`, `metered_kwh` (the flow's
         `production_kwh`: 0 when the user had readings but no PV reading that hour, NULL
-        when the user had no reading at all), `difference_kwh` (metered − modelled),
-        `performance_ratio` (metered / modelled; NULL when modelled < 0.01 kWh).
+        when the user had no reading at all), `difference_kwh` (metered − modelled, 4
+        decimals), `performance_ratio` (metered / modelled, 4 decimals; NULL when modelled
+        < 0.01 kWh).
     """
     m = modelled.mutate(hour_ts=hour_start(modelled.ts))
     m = m.group_by(["user_id", "hour_ts"]).aggregate(modelled_kwh=m.modelled_kwh.sum())
@@ -283,9 +286,11 @@ def modelled_vs_metered_pv(modelled: ir.Table, flow_hourly: ir.Table) -> ir.Tabl
         date=j.hour_ts.date(),
         modelled_kwh=j.modelled_kwh,
         metered_kwh=j.metered_kwh,
-        difference_kwh=j.metered_kwh - j.modelled_kwh,
+        difference_kwh=round_half_up(j.metered_kwh - j.modelled_kwh, 4),
         performance_ratio=ibis.ifelse(
-            j.modelled_kwh >= 0.01, j.metered_kwh / j.modelled_kwh, ibis.null("float64")
+            j.modelled_kwh >= 0.01,
+            round_half_up(j.metered_kwh / j.modelled_kwh, 4),
+            ibis.null("float64"),
         ),
     )
 

@@ -49,7 +49,39 @@ DIM_USERS = (
     ("effective_date", "DATE NOT NULL", "inclusive"),
     ("expiration_date", "DATE NOT NULL", "exclusive; 9999-12-31 when current"),
     ("is_current", "BOOLEAN NOT NULL", ""),
+    ("is_deleted", "BOOLEAN NOT NULL", "a deletion version (profile row with user_type 'deleted')"),
     ("row_hash", "VARCHAR NOT NULL", "md5 of the attributes (engine-specific text)"),
+)
+
+DIM_WEATHER = (
+    ("weather_sk", "BIGINT PRIMARY KEY", ""),
+    ("location_zone", "VARCHAR NOT NULL", "'lat,lon' of the weather grid point"),
+    ("latitude", "DOUBLE PRECISION NOT NULL", "degrees"),
+    ("longitude", "DOUBLE PRECISION NOT NULL", "degrees"),
+    ("time_sk", "BIGINT NOT NULL", "yyyymmddhh of the hour start (UTC)"),
+    ("date", "DATE NOT NULL", ""),
+    ("hour", "INTEGER NOT NULL", ""),
+    ("temperature_c", "DOUBLE PRECISION", "°C, hourly mean"),
+    ("cloud_cover_pct", "DOUBLE PRECISION", "%"),
+    ("solar_irradiance_w_m2", "DOUBLE PRECISION", "GHI, W/m²"),
+    ("direct_w_m2", "DOUBLE PRECISION", "beam on the horizontal plane, W/m²"),
+    ("diffuse_w_m2", "DOUBLE PRECISION", "DHI, W/m²"),
+    ("wind_speed_m_s", "DOUBLE PRECISION", "m/s"),
+    ("is_extreme", "BOOLEAN NOT NULL", "temperature > 35 °C or < -10 °C"),
+    ("source", "VARCHAR", "API or 'generated'"),
+)
+
+DIM_PRICES = (
+    ("price_sk", "BIGINT PRIMARY KEY", ""),
+    ("zone", "VARCHAR NOT NULL", "bidding zone, e.g. DE-LU"),
+    ("time_sk", "BIGINT NOT NULL", "yyyymmddhh of the hour start (UTC)"),
+    ("date", "DATE NOT NULL", ""),
+    ("hour", "INTEGER NOT NULL", ""),
+    ("spot_price_eur_per_kwh", "DOUBLE PRECISION NOT NULL", "EUR/kWh, mean of the hour"),
+    ("price_intervals", "INTEGER NOT NULL", "spot intervals in the hour (1 hourly, 4 for 15 min)"),
+    ("grid_buy_price_eur_per_kwh", "DOUBLE PRECISION NOT NULL", "EUR/kWh retail"),
+    ("grid_sell_price_eur_per_kwh", "DOUBLE PRECISION NOT NULL", "EUR/kWh feed-in"),
+    ("price_category", "VARCHAR NOT NULL", "negative / low / normal / high vs the day's mean"),
 )
 
 FACT_ENERGY_FLOW = (
@@ -64,6 +96,8 @@ FACT_ENERGY_FLOW = (
     ("p2p_import_kwh", "DOUBLE PRECISION NOT NULL", ""),
     ("p2p_export_kwh", "DOUBLE PRECISION NOT NULL", ""),
     ("intervals", "BIGINT NOT NULL", "meter intervals in the hour"),
+    ("weather_sk", "BIGINT", "weather of the user's nearest grid point that hour"),
+    ("price_sk", "BIGINT", "spot price of the configured zone that hour"),
 )
 
 FACT_MONTHLY_SUMMARY = (
@@ -75,12 +109,14 @@ FACT_MONTHLY_SUMMARY = (
     ("total_self_consumption", "DOUBLE PRECISION NOT NULL", "kWh"),
     ("total_grid_import", "DOUBLE PRECISION NOT NULL", "kWh"),
     ("total_grid_export", "DOUBLE PRECISION NOT NULL", "kWh"),
-    ("total_revenue", "DOUBLE PRECISION NOT NULL", "EUR"),
-    ("total_savings", "DOUBLE PRECISION NOT NULL", "EUR"),
+    ("total_p2p_import", "DOUBLE PRECISION NOT NULL", "kWh bought from peers"),
+    ("total_p2p_export", "DOUBLE PRECISION NOT NULL", "kWh sold to peers"),
+    ("total_p2p_revenue", "DOUBLE PRECISION NOT NULL", "EUR from P2P sales"),
+    ("total_revenue", "DOUBLE PRECISION NOT NULL", "EUR: grid export x feed-in + P2P sales"),
+    ("total_savings", "DOUBLE PRECISION NOT NULL", "EUR vs grid-only: self-use + P2P buys"),
     ("total_co2_saved", "DOUBLE PRECISION NOT NULL", "kg CO2"),
 )
 
-# Filled by the P2P market (not built yet); created empty so the seed's KPI query runs.
 FACT_ENERGY_TRANSACTIONS = (
     ("seller_sk", "BIGINT NOT NULL", ""),
     ("buyer_sk", "BIGINT NOT NULL", ""),
@@ -89,11 +125,15 @@ FACT_ENERGY_TRANSACTIONS = (
     ("transaction_amount_eur", "DOUBLE PRECISION NOT NULL", "EUR"),
     ("distance_km", "DOUBLE PRECISION", "km"),
     ("co2_saved_kg", "DOUBLE PRECISION", "kg CO2"),
+    ("grid_fee_eur", "DOUBLE PRECISION NOT NULL", "EUR network fee paid by the buyer"),
+    ("buyer_savings_eur", "DOUBLE PRECISION NOT NULL", "EUR: energy x (retail - price - fee)"),
 )
 
 TABLES = {
     "dim_time": DIM_TIME,
     "dim_users": DIM_USERS,
+    "dim_weather": DIM_WEATHER,
+    "dim_prices": DIM_PRICES,
     "fact_energy_flow": FACT_ENERGY_FLOW,
     "fact_monthly_summary": FACT_MONTHLY_SUMMARY,
     "fact_energy_transactions": FACT_ENERGY_TRANSACTIONS,
@@ -103,14 +143,20 @@ TABLES = {
 _EXTRA: dict[DialectName, dict[str, tuple[list[str], str]]] = {
     "duckdb": {
         "dim_users": (["UNIQUE (user_id, effective_date)"], ""),
+        "dim_weather": (["UNIQUE (latitude, longitude, time_sk)"], ""),
+        "dim_prices": (["UNIQUE (zone, time_sk)"], ""),
     },
     "postgres": {
         "dim_users": (["UNIQUE (user_id, effective_date)"], ""),
+        "dim_weather": (["UNIQUE (latitude, longitude, time_sk)"], ""),
+        "dim_prices": (["UNIQUE (zone, time_sk)"], ""),
         "fact_energy_flow": (
             [
                 "PRIMARY KEY (user_sk, time_sk)",
                 "FOREIGN KEY (user_sk) REFERENCES dw.dim_users (user_sk)",
                 "FOREIGN KEY (time_sk) REFERENCES dw.dim_time (time_sk)",
+                "FOREIGN KEY (weather_sk) REFERENCES dw.dim_weather (weather_sk)",
+                "FOREIGN KEY (price_sk) REFERENCES dw.dim_prices (price_sk)",
             ],
             " PARTITION BY RANGE (time_sk)",
         ),
@@ -135,6 +181,8 @@ _EXTRA: dict[DialectName, dict[str, tuple[list[str], str]]] = {
 _PG_INDEXES = (
     "CREATE INDEX IF NOT EXISTS dim_time_date_idx ON dw.dim_time (date)",
     "CREATE INDEX IF NOT EXISTS dim_users_current_idx ON dw.dim_users (user_id) WHERE is_current",
+    "CREATE INDEX IF NOT EXISTS dim_weather_time_sk_idx ON dw.dim_weather (time_sk)",
+    "CREATE INDEX IF NOT EXISTS dim_prices_time_sk_idx ON dw.dim_prices (time_sk)",
     "CREATE INDEX IF NOT EXISTS fact_energy_flow_time_sk_idx ON dw.fact_energy_flow (time_sk)",
     "CREATE INDEX IF NOT EXISTS fact_monthly_summary_month_sk_idx "
     "ON dw.fact_monthly_summary (month_sk)",

@@ -30,6 +30,9 @@ from wattlake.warehouse import ddl
 from wattlake.warehouse.targets import Target, date_literals, open_target
 
 OPEN_END = "9999-12-31"
+# Users farther than this from every weather grid point get no weather_sk.
+WEATHER_MAX_KM = 50.0
+EXTREME_HOT_C, EXTREME_COLD_C = 35.0, -10.0
 FIRST_VERSION_FROM = "1900-01-01"
 # User versions with the date a fact may attach from: a user's first version also takes the
 # facts dated before its effective_date.
@@ -50,6 +53,18 @@ USER_ATTRS = (
     "tariff",
     "acorn_group",
 )
+WEATHER_COLUMNS = [
+    "latitude",
+    "longitude",
+    "ts",
+    "temperature_c",
+    "cloud_cover_pct",
+    "ghi_w_m2",
+    "direct_w_m2",
+    "dhi_w_m2",
+    "wind_speed_m_s",
+    "source",
+]
 FLOW_MEASURES = (
     "production_kwh",
     "consumption_kwh",
@@ -119,6 +134,10 @@ def _load_dim_time(t: Target, years: list[int]) -> None:
 def _load_dim_users(t: Target) -> None:
     """SCD2 merge of the profile history; meters without a profile become their own user.
 
+    Every distinct consecutive profile version is a row, valid [effective, expiration).
+    A deletion is a profile row with user_type 'deleted': it closes the previous version
+    and becomes a version with `is_deleted` (so facts of a deleted user's meter still have
+    a key); a later ordinary row re-opens the user as a new version (new `user_sk`).
     Reads `stage_users` (silver profiles) and `stage_flow_users` (user ids in gold flow).
     `row_hash` is the engine's md5 of the attributes as text (float text differs between
     DuckDB and PostgreSQL, so hashes are comparable only within one target).
@@ -161,7 +180,8 @@ def _load_dim_users(t: Target) -> None:
             {", ".join(f"{a} = s.{a}" for a in USER_ATTRS)},
             row_hash = s.row_hash,
             expiration_date = s.expiration_date,
-            is_current = (s.expiration_date = DATE '{OPEN_END}')
+            is_current = (s.expiration_date = DATE '{OPEN_END}'),
+            is_deleted = (coalesce(s.user_type, '') = '{tbl.USER_DELETED}')
         FROM desired s
         WHERE d.user_id = s.user_id AND d.effective_date = s.effective_date
           AND (d.row_hash <> s.row_hash OR d.expiration_date <> s.expiration_date)
@@ -173,7 +193,8 @@ def _load_dim_users(t: Target) -> None:
         SELECT (SELECT coalesce(max(user_sk), 0) FROM dw.dim_users)
                    + row_number() OVER (ORDER BY s.user_id, s.effective_date),
                s.user_id, {", ".join("s." + a for a in USER_ATTRS)}, s.effective_date,
-               s.expiration_date, (s.expiration_date = DATE '{OPEN_END}'), s.row_hash
+               s.expiration_date, (s.expiration_date = DATE '{OPEN_END}'),
+               (coalesce(s.user_type, '') = '{tbl.USER_DELETED}'), s.row_hash
         FROM desired s
         WHERE NOT EXISTS (SELECT 1 FROM dw.dim_users d
                           WHERE d.user_id = s.user_id AND d.effective_date = s.effective_date)
@@ -181,21 +202,143 @@ def _load_dim_users(t: Target) -> None:
     )
 
 
-def _load_facts(t: Target, dates: list[dt.date], full: bool) -> int:
-    """Replace `fact_energy_flow` for `dates` (everything when `full`) from `stage_flow`."""
+def _haversine_sql(lat1: str, lon1: str, lat2: str, lon2: str) -> str:
+    """Great-circle distance in km between two points given in degrees (both dialects)."""
+    return (
+        f"2 * 6371.0088 * asin(sqrt(power(sin(radians({lat2} - {lat1}) / 2), 2) + "
+        f"cos(radians({lat1})) * cos(radians({lat2})) * "
+        f"power(sin(radians({lon2} - {lon1}) / 2), 2)))"
+    )
+
+
+def _upsert(t: Target, table: str, sk: str, keys: tuple[str, ...]) -> None:
+    """Merge temp table `desired` into `dw.<table>` on natural `keys`.
+
+    Rows whose values changed are updated in place (the surrogate key `sk` stays, so facts
+    keep pointing at them); new rows get the next surrogate keys; nothing is deleted.
+    """
+    values = [c for c in ddl.columns(table) if c != sk and c not in keys]
+    on = " AND ".join(f"d.{k} = s.{k}" for k in keys)
+    changed = " OR ".join(f"d.{c} IS DISTINCT FROM s.{c}" for c in values)
+    t.execute(
+        f"""UPDATE dw.{table} AS d SET {", ".join(f"{c} = s.{c}" for c in values)}
+            FROM desired s WHERE {on} AND ({changed})"""
+    )
+    cols = [c for c in ddl.columns(table) if c != sk]
+    t.execute(
+        f"""INSERT INTO dw.{table} ({sk}, {", ".join(cols)})
+            SELECT (SELECT coalesce(max({sk}), 0) FROM dw.{table})
+                       + row_number() OVER (ORDER BY {", ".join("s." + k for k in keys)}),
+                   {", ".join("s." + c for c in cols)}
+            FROM desired s
+            WHERE NOT EXISTS (SELECT 1 FROM dw.{table} d WHERE {on})"""
+    )
+
+
+def _load_dim_weather(t: Target) -> None:
+    """Hourly weather per grid point from `stage_weather` (silver.weather), upserted."""
+    hr = "date_trunc('hour', CAST(ts AS TIMESTAMP))"
+    loc = "CAST(CAST({c} AS DECIMAL(9, 4)) AS VARCHAR)"
+    t.execute(
+        f"""
+        {t.create_temp_as("desired")}
+        SELECT {loc.format(c="latitude")} || ',' || {loc.format(c="longitude")} AS location_zone,
+               latitude, longitude, {t.time_sk("hr")} AS time_sk, CAST(hr AS DATE) AS date,
+               CAST(EXTRACT(HOUR FROM hr) AS INTEGER) AS hour,
+               temperature_c, cloud_cover_pct, solar_irradiance_w_m2, direct_w_m2,
+               diffuse_w_m2, wind_speed_m_s,
+               coalesce(temperature_c > {EXTREME_HOT_C} OR temperature_c < {EXTREME_COLD_C},
+                        FALSE) AS is_extreme,
+               source
+        FROM (SELECT latitude, longitude, {hr} AS hr,
+                     avg(temperature_c) AS temperature_c,
+                     avg(cloud_cover_pct) AS cloud_cover_pct,
+                     avg(ghi_w_m2) AS solar_irradiance_w_m2, avg(direct_w_m2) AS direct_w_m2,
+                     avg(dhi_w_m2) AS diffuse_w_m2, avg(wind_speed_m_s) AS wind_speed_m_s,
+                     max(source) AS source
+              FROM stage_weather
+              WHERE latitude IS NOT NULL AND longitude IS NOT NULL AND ts IS NOT NULL
+              GROUP BY latitude, longitude, {hr}) w
+        """
+    )
+    _upsert(t, "dim_weather", "weather_sk", ("latitude", "longitude", "time_sk"))
+
+
+def _load_dim_prices(t: Target, s: Settings) -> None:
+    """Hourly spot prices per zone from `stage_prices` (silver.prices), upserted.
+
+    Spot = mean of the hour's intervals (EUR/kWh, 6 dp); grid buy / sell are the configured
+    tariffs; category: negative (< 0), low (< 0.8 × the zone-day mean), high (> 1.2 ×), else
+    normal.
+    """
+    hr = "date_trunc('hour', CAST(ts AS TIMESTAMP))"
+    day_mean = "avg(spot) OVER (PARTITION BY zone, CAST(hr AS DATE))"
+    t.execute(
+        f"""
+        {t.create_temp_as("desired")}
+        SELECT zone, {t.time_sk("hr")} AS time_sk, CAST(hr AS DATE) AS date,
+               CAST(EXTRACT(HOUR FROM hr) AS INTEGER) AS hour,
+               spot AS spot_price_eur_per_kwh, CAST(n AS INTEGER) AS price_intervals,
+               CAST({s.grid_buy_eur_per_kwh} AS DOUBLE PRECISION) AS grid_buy_price_eur_per_kwh,
+               CAST({s.grid_sell_eur_per_kwh} AS DOUBLE PRECISION)
+                   AS grid_sell_price_eur_per_kwh,
+               CASE WHEN spot < 0 THEN 'negative'
+                    WHEN spot < 0.8 * {day_mean} THEN 'low'
+                    WHEN spot > 1.2 * {day_mean} THEN 'high'
+                    ELSE 'normal' END AS price_category
+        FROM (SELECT zone, {hr} AS hr, {t.round("avg(price_eur_per_kwh)", 6)} AS spot,
+                     count(*) AS n
+              FROM stage_prices
+              WHERE zone IS NOT NULL AND ts IS NOT NULL AND price_eur_per_kwh IS NOT NULL
+              GROUP BY zone, {hr}) p
+        """
+    )
+    _upsert(t, "dim_prices", "price_sk", ("zone", "time_sk"))
+
+
+def _user_weather(t: Target) -> None:
+    """Temp `user_weather`: each user version's nearest weather grid point (≤ 50 km)."""
+    dist = _haversine_sql("u.latitude", "u.longitude", "l.latitude", "l.longitude")
+    t.execute(
+        f"""
+        {t.create_temp_as("user_weather")}
+        SELECT user_sk, latitude, longitude FROM (
+            SELECT u.user_sk, l.latitude, l.longitude, {dist} AS km,
+                   row_number() OVER (PARTITION BY u.user_sk
+                                      ORDER BY {dist}, l.latitude, l.longitude) AS rn
+            FROM dw.dim_users u
+            CROSS JOIN (SELECT DISTINCT latitude, longitude FROM dw.dim_weather) l
+            WHERE u.latitude IS NOT NULL AND u.longitude IS NOT NULL) x
+        WHERE rn = 1 AND km <= {WEATHER_MAX_KM}
+        """
+    )
+
+
+def _load_facts(t: Target, dates: list[dt.date], full: bool, zone: str) -> int:
+    """Replace `fact_energy_flow` for `dates` (everything when `full`) from `stage_flow`.
+
+    Each fact points at its user version, hour, the weather of the user's nearest grid
+    point that hour and the spot price of `zone` that hour (null keys when there is none).
+    """
     if full:
         t.execute(t.delete_all("dw.fact_energy_flow"))
     else:
         t.execute(f"DELETE FROM dw.fact_energy_flow WHERE {_days_filter(t, dates)}")
+    _user_weather(t)
     measures = ", ".join(f"f.{m}" for m in FLOW_MEASURES)
+    zone_sql = zone.replace("'", "''")
     t.execute(
         f"""
         INSERT INTO dw.fact_energy_flow ({", ".join(ddl.columns("fact_energy_flow"))})
-        SELECT u.user_sk, {t.time_sk("f.hour_ts")}, {measures},
-               f.p2p_import_kwh, f.p2p_export_kwh, f.intervals
-        FROM stage_flow f
+        SELECT u.user_sk, f.time_sk, {measures},
+               f.p2p_import_kwh, f.p2p_export_kwh, f.intervals, w.weather_sk, p.price_sk
+        FROM (SELECT *, {t.time_sk("hour_ts")} AS time_sk FROM stage_flow) f
         JOIN {USER_VERSIONS} u
           ON u.user_id = f.user_id AND f.date >= u.join_from AND f.date < u.expiration_date
+        LEFT JOIN user_weather uw ON uw.user_sk = u.user_sk
+        LEFT JOIN dw.dim_weather w
+          ON w.latitude = uw.latitude AND w.longitude = uw.longitude AND w.time_sk = f.time_sk
+        LEFT JOIN dw.dim_prices p ON p.zone = '{zone_sql}' AND p.time_sk = f.time_sk
         """
     )
     expected = int(t.scalar("SELECT count(*) FROM stage_flow"))
@@ -221,10 +364,10 @@ def _load_transactions(t: Target, dates: list[dt.date], full: bool) -> None:
     t.execute(
         f"""
         INSERT INTO dw.fact_energy_transactions
-            (seller_sk, buyer_sk, time_sk, energy_kwh, transaction_amount_eur, distance_km,
-             co2_saved_kg)
+            ({", ".join(ddl.columns("fact_energy_transactions"))})
         SELECT s.user_sk, b.user_sk, {t.time_sk("x.ts")}, sum(x.energy_kwh),
-               {t.round4("sum(x.amount_eur)")}, min(x.distance_km), sum(x.co2_saved_kg)
+               {t.round4("sum(x.amount_eur)")}, min(x.distance_km), sum(x.co2_saved_kg),
+               {t.round4("sum(x.grid_fee_eur)")}, {t.round4("sum(x.buyer_savings_eur)")}
         FROM stage_trades x
         JOIN {USER_VERSIONS} s ON s.user_id = x.seller_id AND x.date >= s.join_from
                       AND x.date < s.expiration_date
@@ -236,30 +379,48 @@ def _load_transactions(t: Target, dates: list[dt.date], full: bool) -> None:
 
 
 def _load_monthly(t: Target, months: list[int], s: Settings) -> None:
-    """Recompute `fact_monthly_summary` for `months` (yyyymm) from the facts (kWh, EUR, kg)."""
+    """Recompute `fact_monthly_summary` for `months` (yyyymm) from the facts (kWh, EUR, kg).
+
+    total_revenue = grid export × feed-in + P2P sales; total_savings = self-consumption ×
+    retail + the P2P buyer savings (what grid-only would have cost more).
+    """
     month_list = ", ".join(str(m) for m in months)
     lo, hi = min(months) * 10000, (max(months) + 1) * 10000
+    in_months = (
+        f"time_sk >= {lo} AND time_sk < {hi} AND {t.idiv('time_sk', 10000)} IN ({month_list})"
+    )
+    month_of = f"CAST({t.idiv('time_sk', 10000)} AS INTEGER)"
     r = t.round4
+    sold, bought = "coalesce(max(sold.eur), 0)", "coalesce(max(bought.eur), 0)"
     t.execute(f"DELETE FROM dw.fact_monthly_summary WHERE month_sk IN ({month_list})")
     t.execute(
         f"""
         INSERT INTO dw.fact_monthly_summary ({", ".join(ddl.columns("fact_monthly_summary"))})
-        SELECT user_sk, month_sk,
-               make_date(CAST({t.idiv("month_sk", 100)} AS INTEGER),
-                         CAST(month_sk % 100 AS INTEGER), 1),
+        SELECT x.user_sk, x.month_sk,
+               make_date(CAST({t.idiv("x.month_sk", 100)} AS INTEGER),
+                         CAST(x.month_sk % 100 AS INTEGER), 1),
                {r("sum(production_kwh)")}, {r("sum(consumption_kwh)")},
                {r("sum(self_consumption_kwh)")}, {r("sum(grid_import_kwh)")},
-               {r("sum(grid_export_kwh)")},
-               {r(f"sum(grid_export_kwh) * {s.grid_sell_eur_per_kwh}")},
-               {r(f"sum(self_consumption_kwh) * {s.grid_buy_eur_per_kwh}")},
+               {r("sum(grid_export_kwh)")}, {r("sum(p2p_import_kwh)")},
+               {r("sum(p2p_export_kwh)")}, {r(sold)},
+               {r(f"sum(grid_export_kwh) * {s.grid_sell_eur_per_kwh} + {sold}")},
+               {r(f"sum(self_consumption_kwh) * {s.grid_buy_eur_per_kwh} + {bought}")},
                {r(f"sum(production_kwh) * {s.grid_co2_kg_per_kwh}")}
-        FROM (SELECT user_sk, CAST({t.idiv("time_sk", 10000)} AS INTEGER) AS month_sk,
-                     production_kwh, consumption_kwh, self_consumption_kwh,
-                     grid_import_kwh, grid_export_kwh
-              FROM dw.fact_energy_flow
-              WHERE time_sk >= {lo} AND time_sk < {hi}
-                AND {t.idiv("time_sk", 10000)} IN ({month_list})) x
-        GROUP BY user_sk, month_sk
+        FROM (SELECT user_sk, {month_of} AS month_sk, production_kwh, consumption_kwh,
+                     self_consumption_kwh, grid_import_kwh, grid_export_kwh,
+                     p2p_import_kwh, p2p_export_kwh
+              FROM dw.fact_energy_flow WHERE {in_months}) x
+        LEFT JOIN (SELECT seller_sk AS user_sk, {month_of} AS month_sk,
+                          sum(transaction_amount_eur) AS eur
+                   FROM dw.fact_energy_transactions WHERE {in_months}
+                   GROUP BY seller_sk, {month_of}) sold
+          ON sold.user_sk = x.user_sk AND sold.month_sk = x.month_sk
+        LEFT JOIN (SELECT buyer_sk AS user_sk, {month_of} AS month_sk,
+                          sum(buyer_savings_eur) AS eur
+                   FROM dw.fact_energy_transactions WHERE {in_months}
+                   GROUP BY buyer_sk, {month_of}) bought
+          ON bought.user_sk = x.user_sk AND bought.month_sk = x.month_sk
+        GROUP BY x.user_sk, x.month_sk
         """
     )
 
@@ -280,6 +441,10 @@ def load_into(
         t.stage("stage_users", tbl.SILVER_USERS, ["user_id", *USER_ATTRS, "effective_date"])
         t.stage("stage_flow_users", tbl.GOLD_FLOW_HOURLY, ["user_id"], distinct=True)
         _load_dim_users(t)
+        t.stage("stage_weather", tbl.SILVER_WEATHER, WEATHER_COLUMNS)
+        _load_dim_weather(t)
+        t.stage("stage_prices", tbl.SILVER_PRICES, ["zone", "ts", "price_eur_per_kwh"])
+        _load_dim_prices(t, settings)
         rows = 0
         if dates:
             t.ensure_partitions(months)
@@ -297,7 +462,7 @@ def load_into(
                 ],
                 None if full_users else dates,
             )
-            rows = _load_facts(t, dates, full_users)
+            rows = _load_facts(t, dates, full_users, settings.price_zone)
             t.stage(
                 "stage_trades",
                 tbl.GOLD_P2P_TRADES,
@@ -310,6 +475,8 @@ def load_into(
                     "amount_eur",
                     "distance_km",
                     "co2_saved_kg",
+                    "grid_fee_eur",
+                    "buyer_savings_eur",
                 ],
                 None if full_users else dates,
             )

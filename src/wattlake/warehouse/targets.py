@@ -8,7 +8,7 @@ target for the few things that differ. Every dialect difference is a method here
 - integer division: `a // b` | `a / b`.
 - time_sk (yyyymmddhh) of a timestamp: `strftime(ts, '%Y%m%d%H')` | `to_char(ts, 'YYYYMMDDHH24')`.
 - English day name: `dayname(ts)` | `to_char(ts, 'FMDay')`.
-- round a double to 4 dp: `round(x, 4)` | `round(x::numeric, 4)::float8`.
+- round a double to n dp: `round(x::decimal(38,10), n)` | `round(x::numeric, n)::float8`.
 - temp table from a query: `CREATE OR REPLACE TEMP TABLE` | `CREATE TEMP TABLE … ON COMMIT DROP`.
 - empty a fact table: `DELETE FROM` | `TRUNCATE` (transactional in PostgreSQL).
 - schema: see `ddl.py` (partitions, keys and indexes on PostgreSQL only).
@@ -116,8 +116,12 @@ class Target:
     def day_name(self, ts: str) -> str:
         raise NotImplementedError
 
-    def round4(self, expr: str) -> str:
+    def round(self, expr: str, digits: int) -> str:
+        """`expr` (a double) rounded half away from zero to `digits` places, as a double."""
         raise NotImplementedError
+
+    def round4(self, expr: str) -> str:
+        return self.round(expr, 4)
 
     def create_temp_as(self, name: str) -> str:
         """The prefix of a statement that (re)creates temp table `name` from a query."""
@@ -177,10 +181,10 @@ class DuckDBTarget(Target):
     def day_name(self, ts: str) -> str:
         return f"dayname({ts})"
 
-    def round4(self, expr: str) -> str:
+    def round(self, expr: str, digits: int) -> str:
         # Decimal rounding, as on PostgreSQL: rounding the double directly can fall on the
         # other side of a tie (0.00865 stored as 0.0086499…), so the targets would differ.
-        return f"CAST(round(CAST({expr} AS DECIMAL(38, 10)), 4) AS DOUBLE)"
+        return f"CAST(round(CAST({expr} AS DECIMAL(38, 10)), {digits}) AS DOUBLE)"
 
     def create_temp_as(self, name: str) -> str:
         return f"CREATE OR REPLACE TEMP TABLE {name} AS"
@@ -293,8 +297,8 @@ class PostgresTarget(Target):
     def day_name(self, ts: str) -> str:
         return f"to_char({ts}, 'FMDay')"
 
-    def round4(self, expr: str) -> str:
-        return f"CAST(round(CAST({expr} AS NUMERIC), 4) AS DOUBLE PRECISION)"
+    def round(self, expr: str, digits: int) -> str:
+        return f"CAST(round(CAST({expr} AS NUMERIC), {digits}) AS DOUBLE PRECISION)"
 
     def create_temp_as(self, name: str) -> str:
         self.execute(f"DROP TABLE IF EXISTS {name}")

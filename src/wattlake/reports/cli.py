@@ -1,0 +1,137 @@
+"""`wattlake report active-agreements|half-hourly|daily-product` (typer), mounted by
+`wattlake.cli`. Prints a table, optionally writes CSV, stores the rows in gold."""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+from pathlib import Path
+from typing import Annotated, Any
+
+import pyarrow as pa
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from wattlake.config import load_settings
+from wattlake.errors import InputError
+from wattlake.logs import configure_logging
+
+report_app = typer.Typer(
+    help="Reports of the smart-meter-etl case: agreements active on a day, half-hourly and "
+    "daily-per-product consumption (UTC days; kWh)."
+)
+out = Console()
+
+HomeOpt = Annotated[
+    Path | None,
+    typer.Option("--home", help="Data directory (default $WATTLAKE_HOME or ./wattlake-data)."),
+]
+RefOpt = Annotated[
+    str | None, typer.Option("--reference-date", help="The day to report, YYYY-MM-DD (UTC).")
+]
+FromOpt = Annotated[str | None, typer.Option("--from", help="First day of a range (UTC).")]
+ToOpt = Annotated[str | None, typer.Option("--to", help="Last day of a range (UTC).")]
+OutOpt = Annotated[Path | None, typer.Option("--out", help="Also write the rows to this CSV.")]
+AllOpt = Annotated[
+    bool,
+    typer.Option("--all-meters", help="Every meter in silver, not only the loaded meterpoints."),
+]
+EngineOpt = Annotated[str | None, typer.Option(help="duckdb (default) or spark.")]
+_MAX_SHOWN = 200
+
+
+def _cell(v: Any) -> str:
+    if v is None:
+        return "NULL"
+    if isinstance(v, float):
+        return f"{v:,.4f}"
+    if isinstance(v, dt.datetime):
+        return v.strftime("%Y-%m-%d %H:%M")
+    return str(v)
+
+
+def write_csv(rows: pa.Table, path: Path) -> None:
+    """Rows as CSV with a header (timestamps ISO 8601 UTC, NULL as empty)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("w", newline="", encoding="utf-8") as f:
+        w = csv.writer(f, lineterminator="\n")
+        w.writerow(rows.column_names)
+        for r in rows.to_pylist():
+            w.writerow(
+                [
+                    "" if v is None else v.isoformat() if hasattr(v, "isoformat") else v
+                    for v in r.values()
+                ]
+            )
+
+
+def _run(
+    name: str,
+    reference_date: str | None,
+    date_from: str | None,
+    date_to: str | None,
+    out_file: Path | None,
+    all_meters: bool,
+    engine: str | None,
+    home: Path | None,
+) -> None:
+    from wattlake.reports.run import date_range, run_report
+
+    if engine is not None and engine not in ("duckdb", "spark"):
+        raise InputError(f"unknown engine '{engine}' (known: duckdb, spark)")
+    start, end = date_range(reference_date, date_from, date_to)
+    s = load_settings(home=home, **({"engine": engine} if engine else {}))
+    configure_logging(s.home / "logs", s.log_level, s.log_stderr)
+    res = run_report(s, name, start, end, all_meters=all_meters)
+    when = str(start) if start == end else f"{start} … {end}"
+    t = Table(title=f"{name} {when} ({res.rows.num_rows:,} rows → {res.table})")
+    for c in res.rows.column_names:
+        t.add_column(c, justify="right" if c.endswith(("_count", "_kwh")) else "left")
+    for r in res.rows.slice(0, _MAX_SHOWN).to_pylist():
+        t.add_row(*[_cell(v) for v in r.values()])
+    out.print(t)
+    if res.rows.num_rows > _MAX_SHOWN:
+        out.print(f"… {res.rows.num_rows - _MAX_SHOWN:,} more rows (use --out FILE.csv)")
+    if out_file:
+        write_csv(res.rows, out_file)
+        out.print(f"written to {out_file}")
+
+
+@report_app.command("active-agreements")
+def active_agreements(
+    reference_date: RefOpt = None,
+    out_file: OutOpt = None,
+    engine: EngineOpt = None,
+    home: HomeOpt = None,
+) -> None:
+    """Agreements active on the day (valid_from <= D < valid_to) with product and region."""
+    _run("active-agreements", reference_date, None, None, out_file, False, engine, home)
+
+
+@report_app.command("half-hourly")
+def half_hourly(
+    reference_date: RefOpt = None,
+    date_from: FromOpt = None,
+    date_to: ToOpt = None,
+    out_file: OutOpt = None,
+    all_meters: AllOpt = False,
+    engine: EngineOpt = None,
+    home: HomeOpt = None,
+) -> None:
+    """kWh per half hour over the meterpoints, with meter and estimated-interval counts."""
+    _run("half-hourly", reference_date, date_from, date_to, out_file, all_meters, engine, home)
+
+
+@report_app.command("daily-product")
+def daily_product(
+    reference_date: RefOpt = None,
+    date_from: FromOpt = None,
+    date_to: ToOpt = None,
+    out_file: OutOpt = None,
+    all_meters: AllOpt = False,
+    engine: EngineOpt = None,
+    home: HomeOpt = None,
+) -> None:
+    """kWh per day and product of the agreement active that day (no agreement: own row)."""
+    _run("daily-product", reference_date, date_from, date_to, out_file, all_meters, engine, home)
