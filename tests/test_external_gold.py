@@ -130,14 +130,22 @@ def test_every_reading_enriched_once_with_its_hours_weather(demo_home: Settings)
         )
         == 0
     )
-    # All demo users are within 50 km of a grid point; prices cover every interval.
+    # All demo users are within 50 km of a grid point; prices cover every interval. The
+    # smart-meter-etl meterpoints have no location: no weather, but still a price.
+    sme = "SELECT meterpoint_id FROM silver.meterpoints"
     assert (
         one(
             h,
             "SELECT count(*) FROM gold.readings_enriched "
-            "WHERE temperature_c IS NULL OR price_eur_per_kwh IS NULL OR ghi_w_m2 IS NULL",
+            "WHERE (temperature_c IS NULL OR price_eur_per_kwh IS NULL OR ghi_w_m2 IS NULL) "
+            f"AND meter_id NOT IN ({sme})",
         )
         == 0
+    )
+    assert one(
+        h,
+        "SELECT count(*) = count(price_eur_per_kwh) AND count(temperature_c) = 0 "
+        f"FROM gold.readings_enriched WHERE meter_id IN ({sme})",
     )
     mismatches = one(
         h,
@@ -224,7 +232,7 @@ def test_new_weather_recomputes_its_dates_and_drops_extreme_hours_from_peaks(
     lat, lon = rows(
         h,
         "SELECT weather_latitude, weather_longitude FROM gold.readings_enriched "
-        "GROUP BY ALL ORDER BY count(*) DESC LIMIT 1",
+        "WHERE weather_latitude IS NOT NULL GROUP BY ALL ORDER BY count(*) DESC LIMIT 1",
     )[0]
     out = ingest_weather(
         s, lat, lon, day, day, kind="archive", base_url="synthetic://test",

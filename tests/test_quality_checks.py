@@ -354,6 +354,46 @@ def wh_dangling_price(home: Path) -> str:
     return "1|"
 
 
+def enriched_dropped(home: Path) -> str:
+    lake = Lake(home)
+    day = _first(lake, tbl.GOLD_READINGS_ENRICHED)["date"]
+    lake.delete(tbl.GOLD_READINGS_ENRICHED, f"date = '{day}' AND meter_id = 'MAC000001'")
+    return f"{day} enriched="
+
+
+def pv_negative(home: Path) -> str:
+    row = {
+        "user_id": "NEGPV",
+        "hour_ts": dt.datetime(2024, 3, 1, 12, tzinfo=dt.UTC),
+        "date": dt.date(2024, 3, 1),
+        "modelled_kwh": -1.0,
+        "model_input": "weather",
+    }
+    _append(home, tbl.GOLD_PV_MODELLED, row)
+    return "NEGPV|"
+
+
+def _agreements(home: Path, valid_to: dt.date) -> None:
+    _append(home, tbl.SILVER_METERPOINTS, {"meterpoint_id": "1001", "region": "A"})
+    _append(home, tbl.SILVER_PRODUCTS, {"product_id": "P1", "display_name": "Fixed"})
+    _append(
+        home,
+        tbl.SILVER_AGREEMENTS,
+        {
+            "agreement_id": "AG1" if valid_to.year > 2024 else "AG2",
+            "meterpoint_id": "1001",
+            "product_id": "P1",
+            "agreement_valid_from": dt.date(2024, 3, 1),
+            "agreement_valid_to": valid_to,
+        },
+    )
+
+
+def agreement_backwards(home: Path) -> str:
+    _agreements(home, dt.date(2024, 2, 1))
+    return "AG2"
+
+
 Corrupt = Callable[[Path], str]
 CASES: list[tuple[str, Corrupt]] = [
     ("silver.readings.unique_meter_ts", dup_silver),
@@ -375,6 +415,9 @@ CASES: list[tuple[str, Corrupt]] = [
     ("gold.energy_flow_hourly.unique_user_hour", lambda h: dup_flow(h)),
     ("gold.peak_hours.max_three_per_day", gold_fourth_peak),
     ("gold.hourly_meter_stats.equals_silver_sum", gold_stats_off),
+    ("gold.readings_enriched.rows_match_silver", enriched_dropped),
+    ("gold.pv_modelled_hourly.range", pv_negative),
+    ("silver.agreements.valid", agreement_backwards),
     ("gold.p2p_user_kpis_daily.equals_flow", kpi_ghost_user),
     ("gold.p2p_community_kpis_daily.equals_users", community_kpi_off),
     ("warehouse.fact_monthly_summary.p2p_revenue", wh_p2p_revenue_off),
@@ -427,12 +470,13 @@ def test_all_checks_pass_on_clean_data(clean_home: Path) -> None:
     bad = [(r.check_id, r.observed, r.sample) for r in results if r.passed is False]
     assert bad == []
     skipped = {r.check_id for r in results if r.status == "skipped"}
-    # Only the tables the generated demo does not produce are skipped.
+    # Only the tables generated meter data does not produce are skipped.
     assert skipped <= {
         "bronze.api_responses.freshness",
         "silver.weather.temperature_range",
         "silver.weather.unique_location_ts",
         "silver.prices.unique_zone_ts",
+        "silver.agreements.valid",
     }
     assert all(v["pass_ratio"] == 1.0 for v in pass_rates(results).values())
     assert gate(results, "silver") == [] and gate(results, "warehouse") == []
@@ -456,6 +500,10 @@ def test_check_fails_on_corrupted_copy(
                 "temperature_c": 9.5,
             },
         )
+        before = _run_one(home_copy, check_id)
+    elif check_id == "silver.agreements.valid":  # no agreements ingested: add a valid one
+        assert before.status == "skipped"
+        _agreements(home_copy, dt.date(2025, 1, 1))
         before = _run_one(home_copy, check_id)
     assert before.passed is True, (before.observed, before.sample)
     expected_key = corrupt(home_copy)

@@ -494,6 +494,30 @@ def build_checks(grades: Grades | None = None, quarantine_below: int = 70) -> li
             "(SELECT count(*) AS n FROM gold.peak_hours GROUP BY date))",
         ),
         Check(
+            "gold.readings_enriched.rows_match_silver",
+            "gold",
+            "error",
+            "enrichment drops no reading: gold.readings_enriched rows = silver.meter_readings "
+            "rows per date",
+            """WITH e AS (SELECT date, count(*) AS n FROM gold.readings_enriched GROUP BY ALL),
+                    s AS (SELECT date, count(*) AS n FROM silver.meter_readings GROUP BY ALL)
+               SELECT CAST(coalesce(e.date, s.date) AS VARCHAR) || ' enriched='
+                      || coalesce(e.n, 0) || ' silver=' || coalesce(s.n, 0) AS k
+               FROM e FULL JOIN s ON e.date = s.date
+               WHERE e.n IS DISTINCT FROM s.n""",
+            ("gold.readings_enriched", "silver.meter_readings"),
+        ),
+        Check(
+            "gold.pv_modelled_hourly.range",
+            "gold",
+            "error",
+            "modelled PV per hour is ≥ 0 and unique per (user, hour)",
+            """SELECT user_id || '|' || CAST(hour_ts AS VARCHAR) AS k
+               FROM gold.pv_modelled_hourly GROUP BY user_id, hour_ts
+               HAVING count(*) > 1 OR min(modelled_kwh) < 0""",
+            ("gold.pv_modelled_hourly",),
+        ),
+        Check(
             "gold.p2p_user_kpis_daily.equals_flow",
             "gold",
             "error",
@@ -536,6 +560,18 @@ def build_checks(grades: Grades | None = None, quarantine_below: int = 70) -> li
                    OR abs(c.p2p_import_kwh - u.pi) > {SUM_TOLERANCE_KWH}
                    OR abs(c.p2p_import_kwh - c.p2p_export_kwh) > {SUM_TOLERANCE_KWH}""",
             ("gold.p2p_community_kpis_daily", "gold.p2p_user_kpis_daily"),
+        ),
+        Check(
+            "silver.agreements.valid",
+            "silver",
+            "error",
+            "every agreement ends after it starts and names a known meterpoint and product",
+            """SELECT a.agreement_id AS k FROM silver.agreements a
+               WHERE (a.agreement_valid_to IS NOT NULL
+                      AND a.agreement_valid_to <= a.agreement_valid_from)
+                  OR a.meterpoint_id NOT IN (SELECT meterpoint_id FROM silver.meterpoints)
+                  OR a.product_id NOT IN (SELECT product_id FROM silver.products)""",
+            ("silver.agreements", "silver.meterpoints", "silver.products"),
         ),
         # ---------------------------------------------------------------- warehouse
         Check(
