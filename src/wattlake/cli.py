@@ -137,7 +137,8 @@ def ingest(
         str | None,
         typer.Option(
             "--format",
-            help="lcl, meter-csv, users, readings-json or sqlite-agreements (default: detect).",
+            help="lcl, meter-csv, users, lcl-households, lcl-weather, readings-json or "
+            "sqlite-agreements (default: detect).",
         ),
     ] = None,
     zone: Annotated[str | None, typer.Option(help="prices: bidding zone, e.g. DE-LU.")] = None,

@@ -29,6 +29,7 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -46,7 +47,8 @@ from wattlake.lake.tables import (
 )
 from wattlake.logs import get_logger
 from wattlake.pipeline.ingest import batch_id_for
-from wattlake.sources import energy_charts, open_meteo, pvgis
+from wattlake.sources import energy_charts, lcl, open_meteo, pvgis
+from wattlake.sources.files import read_bytes
 from wattlake.sources.http import Fetched, HttpClient, HttpError, Params, build_url
 
 DEAD_LETTER_CHARS = 2000
@@ -54,6 +56,7 @@ DEAD_LETTER_CHARS = 2000
 ARCHIVE_AFTER_DAYS = 5
 # ops.checkpoints step of external silver batches (batch id → the ingest run that wrote it).
 EXTERNAL_STEP = "silver_external"
+LCL_WEATHER_SOURCE = "lcl-darksky"
 
 
 @dataclass(frozen=True)
@@ -170,6 +173,28 @@ def ingest_weather(
         client,
         body,
     )
+
+
+def ingest_lcl_weather(
+    settings: Settings,
+    path: Path,
+    latitude: float = lcl.LONDON_LAT,
+    longitude: float = lcl.LONDON_LON,
+) -> ExternalOutcome:
+    """The LCL data set's `weather_hourly_darksky.csv` (hourly London weather, Dark Sky) into
+    bronze (the file as the response body) and `silver.weather` at central London (the file
+    names no location), like an Open-Meteo response: same lineage, runs and recompute."""
+    body = read_bytes(path)
+
+    def parse(b: bytes) -> pa.Table:
+        return lcl.parse_lcl_weather(b, str(path), latitude, longitude)
+
+    def to_silver(parsed: pa.Table) -> tuple[pa.Table, str]:
+        where = f"latitude = {_sql_num(latitude)} AND longitude = {_sql_num(longitude)}"
+        return parsed, _range_predicate(where, parsed)
+
+    url = path.resolve().as_uri()
+    return _run(settings, LCL_WEATHER_SOURCE, url, {}, parse, to_silver, SILVER_WEATHER, None, body)
 
 
 def ingest_pv(

@@ -30,6 +30,10 @@ from wattlake.sources.files import (
     read_bytes,
 )
 
+# The LCL data set's `weather_hourly_darksky.csv`: lands in silver.weather, not in bronze
+# readings (see `external.ingest_lcl_weather`).
+LCL_WEATHER_FORMAT = "lcl-weather"
+
 
 @dataclass
 class FileOutcome:
@@ -115,12 +119,45 @@ def _is_sqlite_file(path: Path) -> bool:
         return f.read(16) == SQLITE_MAGIC
 
 
+def _is_lcl_weather_file(path: Path) -> bool:
+    """The LCL data set's Dark Sky weather file (by its header)."""
+    if not path.is_file():
+        return False
+    with path.open("rb") as f:
+        head = f.readline(4096).decode("utf-8", errors="replace").lower()
+    cols = {c.strip().strip('"') for c in head.split(",")}
+    return {"time", "temperature", "windspeed", "windbearing"} <= cols
+
+
+def _ingest_lcl_weather(settings: Settings, files: list[Path], run_id: str) -> IngestSummary:
+    """Land Dark Sky weather files like an API response (`external.ingest_lcl_weather`)."""
+    from wattlake.pipeline.external import ingest_lcl_weather
+
+    summary = IngestSummary(run_id=run_id)
+    for p in files:
+        res = ingest_lcl_weather(settings, p)
+        if res.status == "failed":
+            raise InputError(f"{p}: {res.message}")
+        summary.files.append(
+            FileOutcome(
+                str(p),
+                res.batch_id or "",
+                LCL_WEATHER_FORMAT,
+                "ingested" if res.new_body else "skipped",
+                lines=res.rows_parsed,
+                landed=res.rows_merged,
+                message=res.message,
+            )
+        )
+    return summary
+
+
 def parse_file(data: bytes, fmt: str | None, name: str) -> ParsedFile:
     """Readings JSON (`readings-json`, also detected when the file starts with `[` or `{`)
     or one of the CSV layouts of `wattlake.sources.files`."""
     from wattlake.sources import smart_meter_etl as sme
 
-    known = (*LAYOUTS, sme.READINGS_FORMAT, sme.AGREEMENTS_FORMAT)
+    known = (*LAYOUTS, sme.READINGS_FORMAT, sme.AGREEMENTS_FORMAT, LCL_WEATHER_FORMAT)
     if fmt is not None and fmt not in known:
         raise InputError(f"unknown format '{fmt}' (known: {', '.join(known)})")
     if fmt == sme.READINGS_FORMAT or (fmt is None and sme.looks_like_json(data)):
@@ -155,6 +192,8 @@ def ingest_files(
         from wattlake.pipeline.smart_meter_etl import ingest_agreements
 
         return ingest_agreements(settings, files, now=now, progress=progress)
+    if fmt == LCL_WEATHER_FORMAT or (fmt is None and all(map(_is_lcl_weather_file, files))):
+        return _ingest_lcl_weather(settings, files, run_id)
 
     # 1. Read and parse everything first: a bad file stops the command before any write.
     parsed: list[tuple[ParsedFile, float]] = []
