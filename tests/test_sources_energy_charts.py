@@ -16,6 +16,7 @@ from wattlake.sources.energy_charts import (
     parse_prices,
     price_request,
     read_prices,
+    row_resolutions_minutes,
 )
 from wattlake.sources.http import HttpClient, ResponseError
 
@@ -74,6 +75,34 @@ def test_quarter_hour_response_is_recognised() -> None:
 )
 def test_infer_resolution(secs: list[int], minutes: int) -> None:
     assert infer_resolution_minutes(secs) == minutes
+
+
+H, Q = 3600, 900
+
+
+@pytest.mark.parametrize(
+    ("secs", "minutes"),
+    [
+        pytest.param([T0], [60], id="single_point"),
+        pytest.param([T0, T0 + H, T0 + 2 * H], [60, 60, 60], id="hourly"),
+        pytest.param(
+            [T0, T0 + H, T0 + 2 * H, T0 + 2 * H + Q, T0 + 2 * H + 2 * Q],
+            [60, 60, 15, 15, 15],
+            id="hourly_then_quarter_hours",
+        ),
+        pytest.param([T0, T0 + Q, T0 + 4 * Q, T0 + 5 * Q], [15, 15, 15, 15], id="gap_keeps_15"),
+        pytest.param([T0, T0 + 2 * H, T0 + 3 * H, T0 + 4 * H], [60, 60, 60, 60], id="first_gap"),
+    ],
+)
+def test_row_resolutions(secs: list[int], minutes: list[int]) -> None:
+    assert row_resolutions_minutes(secs) == minutes
+
+
+def test_response_across_the_move_to_quarter_hours() -> None:
+    switch = int(datetime(2025, 10, 1, tzinfo=UTC).timestamp())
+    secs = [switch - 2 * H, switch - H, *(switch + Q * i for i in range(4))]
+    t = parse_prices(body(unix_seconds=secs, price=[1.0] * 6), "DE-LU")
+    assert t["resolution_minutes"].to_pylist() == [60, 60, 15, 15, 15, 15]
 
 
 @pytest.mark.parametrize(

@@ -99,6 +99,24 @@ def infer_resolution_minutes(unix_seconds: list[int]) -> int:
     return step_s // 60
 
 
+def row_resolutions_minutes(unix_seconds: list[int]) -> list[int]:
+    """Interval length (minutes) of each price: the spacing to the next one.
+
+    A response spanning the day-ahead market's move to 15-minute products (1 Oct 2025) has
+    hourly rows, then quarter-hour rows. A spacing that is no allowed length (a missing
+    interval) and the last row fall back to the previous row's length, and the first row
+    to the most common spacing (`infer_resolution_minutes`, which also validates).
+    """
+    common = infer_resolution_minutes(unix_seconds)
+    out: list[int] = []
+    for a, b in pairwise(unix_seconds):
+        step = (b - a) // 60
+        ok = (b - a) % 60 == 0 and step in ALLOWED_RESOLUTIONS_MIN
+        out.append(step if ok else (out[-1] if out else common))
+    out.append(out[-1] if out else common)
+    return out
+
+
 def _normalise_unit(unit: str) -> str:
     return "".join(unit.split()).lower()
 
@@ -131,7 +149,7 @@ def parse_prices(data: bytes, zone: str) -> pa.Table:
     bad = [p for p in prices if p is not None and not isinstance(p, int | float)]
     if bad or any(isinstance(p, bool) for p in prices):
         raise ResponseError(f"non-numeric price {bad[:1]}", SOURCE)
-    resolution = infer_resolution_minutes(secs)
+    resolution = row_resolutions_minutes(secs)
     n = len(secs)
     mwh = pa.array([None if p is None else float(p) for p in prices], pa.float64())
     kwh = pa.array([None if p is None else float(p) / 1000.0 for p in prices], pa.float64())
@@ -142,7 +160,7 @@ def parse_prices(data: bytes, zone: str) -> pa.Table:
             "ts": ts,
             "price_eur_per_mwh": mwh,
             "price_eur_per_kwh": kwh,
-            "resolution_minutes": pa.array([resolution] * n, pa.int32()),
+            "resolution_minutes": pa.array(resolution, pa.int32()),
             "unit": pa.array([unit] * n, pa.string()),
         },
         schema=PRICE_SCHEMA,
