@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import hashlib
 import json
 import math
 import os
@@ -54,55 +55,68 @@ BRONZE_SCHEMA = pa.schema(
 
 
 def build_bronze(households: int, days: int, seed: int, out: Path) -> tuple[int, float]:
-    """Generate faulty meter-csv files and write the bronze table to `out` (Parquet)."""
+    """Generate faulty meter-csv files and write the bronze table to `out` (Parquet).
+
+    File by file (memory stays small at any size), in `_batch_id` order, each file's rows in
+    line order, keeping one row per `_record_id` (first seen) as ingest does. Exact re-sends
+    are copies of a line of the same file (each meter is in one file), so deduplicating per
+    file is deduplicating the whole table.
+    """
     from wattlake.generate import generate
     from wattlake.pipeline.ingest import batch_id_for
     from wattlake.sources.files import parse_lines
 
     t0 = time.perf_counter()
-    parts: list[pa.Table] = []
+    total = 0
+    con = duckdb.connect()
     with tempfile.TemporaryDirectory(prefix="wl_bench_gen_") as tmp:
         res = generate(
             Path(tmp), households, days, seed=seed, fmt="meter-csv", faults=True, now=ARRIVAL
         )
-        for path in res.files:
-            pf = parse_lines(path.read_bytes(), "meter-csv", str(path))
-            rows = pf.rows
-            n = rows.num_rows
-            parts.append(
-                pa.table(
+        # The batch id is the checksum of the file's bytes (as `parse_lines` computes it).
+        files = sorted(
+            (batch_id_for(hashlib.sha256(p.read_bytes()).hexdigest()), p) for p in res.files
+        )
+        with pq.ParquetWriter(out, BRONZE_SCHEMA) as writer:
+            for batch_id, path in files:
+                pf = parse_lines(path.read_bytes(), "meter-csv", str(path))
+                assert batch_id == batch_id_for(pf.checksum)
+                rows = pf.rows
+                n = rows.num_rows
+                raw = pa.table(
                     {
                         "meter_id": rows["meter_id"],
                         "timestamp": rows["timestamp"],
                         "value": rows["value"],
                         "unit": rows["unit"],
                         "_format": pa.array(["meter-csv"] * n, pa.string()),
-                        "_batch_id": pa.array([batch_id_for(pf.checksum)] * n, pa.string()),
+                        "_batch_id": pa.array([batch_id] * n, pa.string()),
                         "_source_file": pa.array([path.name] * n, pa.string()),
                         "_row_number": rows["_row_number"].cast(pa.int64()),
                         "_ingested_at": pa.array([ARRIVAL] * n, BRONZE_SCHEMA.field(8).type),
                     }
                 )
-            )
-    con = duckdb.connect()
-    con.register("raw", pa.concat_tables(parts))
-    # `_record_id` as ingest computes it; bronze keeps one row per record id (first seen).
-    bronze = con.execute(
-        """
-        SELECT * EXCLUDE (_k, _rn) FROM (
-            SELECT *, row_number() OVER (PARTITION BY _k ORDER BY _batch_id, _row_number) AS _rn
-            FROM (
-                SELECT *, sha256(concat_ws('|', meter_id, timestamp, value, coalesce(unit, '')))
-                    AS _record_id, _record_id AS _k
-                FROM raw
-            )
-        ) WHERE _rn = 1 ORDER BY _batch_id, _row_number
-        """
-    ).to_arrow_table()
+                con.register("raw", raw)
+                # `_record_id` as ingest computes it; one row per record id (first seen).
+                part = con.execute(
+                    """
+                    SELECT * EXCLUDE (_rn) FROM (
+                        SELECT *, row_number() OVER (
+                            PARTITION BY _record_id ORDER BY _row_number) AS _rn
+                        FROM (
+                            SELECT *, sha256(concat_ws('|', meter_id, timestamp, value,
+                                coalesce(unit, ''))) AS _record_id
+                            FROM raw
+                        )
+                    ) WHERE _rn = 1 ORDER BY _row_number
+                    """
+                ).to_arrow_table()
+                con.unregister("raw")
+                writer.write_table(part.select(BRONZE_SCHEMA.names).cast(BRONZE_SCHEMA))
+                total += part.num_rows
+                path.unlink()  # keep the temporary directory small
     con.close()
-    bronze = bronze.select(BRONZE_SCHEMA.names).cast(BRONZE_SCHEMA)
-    pq.write_table(bronze, out)
-    return bronze.num_rows, time.perf_counter() - t0
+    return total, time.perf_counter() - t0
 
 
 # --- measurement helpers ----------------------------------------------------------------------
@@ -154,16 +168,18 @@ class JvmRssSampler:
 
 
 def stats_arrow(t: pa.Table) -> dict[str, Any]:
-    """Check aggregates of a classified result (Arrow)."""
+    """Check aggregates of a classified result (Arrow); they add up over chunks
+    (`add_stats`). The kWh sum is left unrounded (the check allows for summation order)."""
     import pyarrow.compute as pc
 
     from wattlake.transforms.vee.rules import ALL_RULES, column
 
+    kwh = float(pc.sum(t["kwh"]).as_py() or 0.0)
     out: dict[str, Any] = {
         "rows": t.num_rows,
         "quarantined": int(pc.sum(t["quarantined"].cast(pa.int64())).as_py() or 0),
         "score_sum": int(pc.sum(t["quality_score"].cast(pa.int64())).as_py() or 0),
-        "kwh_sum": round(float(pc.sum(t["kwh"]).as_py() or 0.0), 3),
+        "kwh_sum": kwh,
     }
     for g in "ABCF":
         out[f"grade_{g}"] = int(pc.sum(pc.equal(t["quality_grade"], g).cast(pa.int64())).as_py())
@@ -171,6 +187,13 @@ def stats_arrow(t: pa.Table) -> dict[str, Any]:
         if column(rule) in t.column_names:
             out[rule] = int(pc.sum(t[column(rule)].cast(pa.int64())).as_py() or 0)
     return out
+
+
+def add_stats(total: dict[str, Any] | None, part: dict[str, Any]) -> dict[str, Any]:
+    """Sum of two `stats_arrow` results."""
+    if total is None:
+        return dict(part)
+    return {k: total.get(k, 0) + v for k, v in part.items()}
 
 
 def stats_pandas(df: Any) -> dict[str, Any]:
@@ -181,7 +204,7 @@ def stats_pandas(df: Any) -> dict[str, Any]:
         "rows": len(df),
         "quarantined": int(df["quarantined"].sum()),
         "score_sum": int(df["quality_score"].astype("int64").sum()),
-        "kwh_sum": round(float(df["kwh"].sum()), 3),
+        "kwh_sum": float(df["kwh"].sum()),
     }
     for g in "ABCF":
         out[f"grade_{g}"] = int((df["quality_grade"] == g).sum())
@@ -193,14 +216,25 @@ def stats_pandas(df: Any) -> dict[str, Any]:
 # --- one engine, in its own process -----------------------------------------------------------
 
 
-def best_of(repeat: int, fn: Any) -> tuple[float, Any]:
-    """Fastest of `repeat` runs of `fn` (seconds) and the last result."""
+def cpu_seconds() -> float:
+    """User + system CPU time of this process (all threads), seconds."""
+    r = resource.getrusage(resource.RUSAGE_SELF)
+    return r.ru_utime + r.ru_stime
+
+
+def best_of(repeat: int, fn: Any, res: dict[str, Any] | None = None) -> tuple[float, Any]:
+    """Fastest of `repeat` runs of `fn` (seconds) and the last result; the fastest run's CPU
+    seconds go to `res["cpu_s"]` (on a busy machine CPU time is steadier than wall time)."""
     best, out = float("inf"), None
     for _ in range(max(repeat, 1)):
         out = None  # free the previous result before the next run
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), cpu_seconds()
         out = fn()
-        best = min(best, time.perf_counter() - t0)
+        secs = time.perf_counter() - t0
+        if secs < best:
+            best = secs
+            if res is not None:
+                res["cpu_s"] = cpu_seconds() - c0
     return best, out
 
 
@@ -211,50 +245,86 @@ def run_worker(
     spark_master: str,
     repeat: int = 1,
     driver_memory: str | None = None,
+    duck: dict[str, Any] | None = None,
 ) -> dict:
     """Load bronze, time `classify` on `engine`; returns the measurements as a dict."""
     from wattlake.transforms.calendar import uk_holidays
     from wattlake.transforms.vee.profile import get_profile
 
+    duck = duck or {}
     profile = get_profile("greenstream")
     holidays = uk_holidays(2024, 2025)
-    bronze = pq.read_table(bronze_path)
-    if rows_cap is not None and rows_cap < bronze.num_rows:
-        bronze = bronze.slice(0, rows_cap)
-    res: dict[str, Any] = {"engine": engine, "readings": bronze.num_rows}
+    total_rows = pq.ParquetFile(bronze_path).metadata.num_rows
+    n = total_rows if rows_cap is None else min(rows_cap, total_rows)
+
+    def load() -> pa.Table:
+        """The (first `n`) bronze rows in memory (reading no more than those)."""
+        if n == total_rows:
+            return pq.read_table(bronze_path)
+        batches, got = [], 0
+        for batch in pq.ParquetFile(bronze_path).iter_batches(batch_size=65536):
+            batches.append(batch.slice(0, n - got))
+            got += batches[-1].num_rows
+            if got >= n:
+                break
+        return pa.Table.from_batches(batches, schema=BRONZE_SCHEMA)
+
+    res: dict[str, Any] = {"engine": engine, "readings": n}
     res["loadavg_start"] = os.getloadavg()[0]
 
     if engine == "pandas":
         from pandas_reference import classify_pandas
 
         t0 = time.perf_counter()
+        bronze = load()
         df = bronze.to_pandas()
         res["load_s"] = time.perf_counter() - t0
         del bronze
         res["rss_before_mib"] = peak_rss_mib()
-        res["seconds"], out = best_of(repeat, lambda: classify_pandas(df, profile, holidays))
+        res["seconds"], out = best_of(repeat, lambda: classify_pandas(df, profile, holidays), res)
         res["stats"] = stats_pandas(out)
 
     elif engine == "duckdb":
         from wattlake.engine import DuckDBEngine
-        from wattlake.transforms.silver import classify
+        from wattlake.transforms.silver import classify_chunks
 
-        eng = DuckDBEngine()
-        t0 = time.perf_counter()
-        table = eng.con.create_table("bronze", bronze, temp=True)
-        res["load_s"] = time.perf_counter() - t0
-        del bronze
-        res["rss_before_mib"] = peak_rss_mib()
-        res["seconds"], out = best_of(
-            repeat,
-            lambda: eng.to_arrow(classify(table, profile, holidays, checkpoint=eng.materialize)),
+        eng = DuckDBEngine(
+            threads=duck.get("threads"),
+            memory_limit=duck.get("memory_limit"),
+            chunk_readings=duck.get("chunk_readings"),
         )
-        res["stats"] = stats_arrow(out)
+        t0 = time.perf_counter()
+        if duck.get("source") == "parquet":
+            # As the pipeline reads bronze: a scan of the files, nothing loaded first.
+            table = eng.con.read_parquet(str(bronze_path))
+            if n < total_rows:
+                table = table.limit(n)
+        else:
+            table = eng.con.create_table("bronze", load(), temp=True)
+        res["load_s"] = time.perf_counter() - t0
+        res["source"] = duck.get("source", "memory")
+        res["rss_before_mib"] = peak_rss_mib()
+
+        def run() -> tuple[dict[str, Any], int]:
+            # The result of each chunk of meters as Arrow record batches, checked, then
+            # dropped (a Spark job writing to the noop sink is the same): memory is bounded
+            # by the chunk size, not the input size.
+            total, chunks = None, 0
+            for part in classify_chunks(eng, table, profile, holidays):
+                for batch in part.to_pyarrow_batches(chunk_size=1_000_000):
+                    stats = stats_arrow(pa.Table.from_batches([batch]))
+                    total = add_stats(total, stats)
+                chunks += 1
+            return total, chunks
+
+        res["seconds"], (stats, res["chunks"]) = best_of(repeat, run, res)
+        res["stats"] = stats
 
     elif engine == "spark":
         from wattlake.engine import SparkEngine
         from wattlake.transforms.silver import classify
 
+        bronze = load()
         sampler = JvmRssSampler().start()
         t0 = time.perf_counter()
         if driver_memory:
@@ -322,6 +392,10 @@ def spawn(engine: str, bronze: Path, cap: int | None, args: argparse.Namespace) 
         cmd += ["--spark-driver-memory", args.spark_driver_memory]
     if cap is not None:
         cmd += ["--rows-cap", str(cap)]
+    cmd += ["--duckdb-source", args.duckdb_source]
+    for flag in ("duckdb_threads", "duckdb_memory_limit", "chunk_readings"):
+        if getattr(args, flag) is not None:
+            cmd += ["--" + flag.replace("_", "-"), str(getattr(args, flag))]
     env = {**os.environ, "PYTHONPATH": str(Path(__file__).parent)}
     proc = subprocess.run(cmd, env=env, capture_output=True, text=True)
     try:
@@ -353,6 +427,10 @@ def report(results: list[dict[str, Any]], command: str, bronze_rows: int, bronze
             continue
         notes = []
         notes.append(f"load avg {r['loadavg_start']:.1f}→{r['loadavg_end']:.1f}")
+        if r["engine"] == "duckdb":
+            notes.append(f"source {r.get('source', 'memory')}, {r.get('chunks', 1)} chunk(s)")
+        if r.get("cpu_s"):
+            notes.append(f"process CPU {r['cpu_s']:.1f} s")
         if r["engine"] == "spark":
             notes.append(f"driver memory {r['driver_memory']}")
             notes.append(f"JVM start {r['jvm_start_s']:.1f} s")
@@ -372,12 +450,13 @@ def report(results: list[dict[str, Any]], command: str, bronze_rows: int, bronze
             f"{r['load_s']:.2f} | {'; '.join(notes)} |"
         )
     if "duckdb" in ok:
-        d = ok["duckdb"]["seconds"]
+        d = ok["duckdb"]
         for other in ("pandas", "spark"):
             if other in ok:
-                same = ok[other]["readings"] == ok["duckdb"]["readings"]
-                note = "" if same else " (different row counts: compare readings/s)"
-                ratio = ok[other]["seconds"] / d
+                o = ok[other]
+                same = o["readings"] == d["readings"]
+                note = "" if same else " (different row counts: ratio of readings/s)"
+                ratio = (d["readings"] / d["seconds"]) / (o["readings"] / o["seconds"])
                 word = f"{ratio:.1f}× faster" if ratio >= 1 else f"{1 / ratio:.1f}× slower"
                 print(f"\nDuckDB vs {other}: DuckDB {word}{note}")
     print(f"\ncommand: {command}")
@@ -409,7 +488,10 @@ def check(results: list[dict[str, Any]]) -> bool:
                 same = len(set(map(str, vals))) == 1
             mark = "" if same else " **MISMATCH**"
             agree &= not mark
-            cells = ["–" if v is None else f"{v:,}" for v in vals]
+            cells = [
+                "–" if v is None else f"{v:,.3f}" if isinstance(v, float) else f"{v:,}"
+                for v in vals
+            ]
             print(f"| {k}{mark} | " + " | ".join(cells) + " |")
     print("\ncheck: " + ("all engines agree" if agree else "ENGINES DISAGREE (see above)"))
     return agree
@@ -428,6 +510,30 @@ def main() -> None:
     parser.add_argument(
         "--spark-driver-memory", default=None, help="e.g. 8g (default: SparkEngine's 2g)"
     )
+    parser.add_argument(
+        "--pandas-rows", type=int, default=None, help="cap pandas' readings (a prefix)"
+    )
+    parser.add_argument(
+        "--duckdb-source",
+        choices=("memory", "parquet"),
+        default="memory",
+        help="DuckDB reads bronze from a table loaded in memory (untimed) or scans the "
+        "Parquet file as the pipeline scans Delta (nothing held in memory)",
+    )
+    parser.add_argument("--duckdb-threads", type=int, default=None)
+    parser.add_argument("--duckdb-memory-limit", default=None, help="e.g. 3GB")
+    parser.add_argument(
+        "--chunk-readings",
+        type=int,
+        default=None,
+        help="readings per chunk of meters (default: DuckDBEngine.chunk_readings)",
+    )
+    parser.add_argument(
+        "--bronze-file",
+        type=Path,
+        default=None,
+        help="keep the generated bronze here and reuse it when it exists (same sizes/seed)",
+    )
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     parser.add_argument("--bronze", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--result", type=Path, help=argparse.SUPPRESS)
@@ -435,6 +541,12 @@ def main() -> None:
     args = parser.parse_args()
 
     if args.worker:
+        duck = {
+            "source": args.duckdb_source,
+            "threads": args.duckdb_threads,
+            "memory_limit": args.duckdb_memory_limit,
+            "chunk_readings": args.chunk_readings,
+        }
         res = run_worker(
             args.worker,
             args.bronze,
@@ -442,6 +554,7 @@ def main() -> None:
             args.spark_master,
             args.repeat,
             args.spark_driver_memory,
+            duck,
         )
         args.result.write_text(json.dumps(res))
         return
@@ -449,21 +562,26 @@ def main() -> None:
     engines = [e.strip() for e in args.engines.split(",") if e.strip()]
     command = "python benchmarks/bench_silver.py " + shlex.join(sys.argv[1:])
     with tempfile.TemporaryDirectory(prefix="wl_bench_silver_") as tmp:
-        bronze = Path(tmp) / "bronze.parquet"
-        n, secs = build_bronze(args.households, args.days, args.seed, bronze)
-        print(f"bronze: {n:,} readings ({args.households} households × {args.days} days)")
+        bronze = args.bronze_file or Path(tmp) / "bronze.parquet"
+        if args.bronze_file and args.bronze_file.exists():
+            n, secs = pq.ParquetFile(bronze).metadata.num_rows, 0.0
+            print(f"bronze: {n:,} readings reused from {bronze}")
+        else:
+            n, secs = build_bronze(args.households, args.days, args.seed, bronze)
+            print(f"bronze: {n:,} readings ({args.households} households × {args.days} days)")
+        caps = {"spark": args.spark_rows, "pandas": args.pandas_rows}
         results = []
         for e in engines:
-            cap = args.spark_rows if e == "spark" else None
             print(f"running {e} ...", flush=True)
-            results.append(spawn(e, bronze, cap, args))
-        if args.check and args.spark_rows and args.spark_rows < n and "spark" in engines:
-            # Spark ran on a prefix: compare it with DuckDB on the same prefix.
-            print("running duckdb on the spark prefix (check only) ...", flush=True)
-            extra = spawn("duckdb", bronze, args.spark_rows, args)
-            extra["engine"] = "duckdb (spark rows)"
-            results.append(extra)
-        shown = [r for r in results if not r["engine"].endswith("(spark rows)")]
+            results.append(spawn(e, bronze, caps.get(e), args))
+        for other, cap in caps.items():
+            if args.check and cap and cap < n and other in engines:
+                # It ran on a prefix: compare it with DuckDB on the same prefix.
+                print(f"running duckdb on the {other} prefix (check only) ...", flush=True)
+                extra = spawn("duckdb", bronze, cap, args)
+                extra["engine"] = f"duckdb ({other} rows)"
+                results.append(extra)
+        shown = [r for r in results if not r["engine"].endswith(" rows)")]
         report(shown, command, n, secs)
         if args.check and not check(results):
             sys.exit(1)

@@ -30,7 +30,10 @@ def c(*rows: tuple[str, str | None, str | None], **kw: Any) -> Case:
 
 
 def series(
-    values: list[str], start: str = "2024-03-04T00:00:00", minutes: int = 30, unit: str = "kW"
+    values: list[str | None],
+    start: str = "2024-03-04T00:00:00",
+    minutes: int = 30,
+    unit: str = "kW",
 ) -> list[tuple[str, str | None, str | None]]:
     """Readings every `minutes` from `start` with the given values."""
     t0 = dt.datetime.fromisoformat(start)
@@ -343,6 +346,37 @@ CASES = [
     ),
     pytest.param(
         c(
+            ("2024-03-15T14:00:00", "1", "kW"),
+            ("2024-03-15T14:30:00", "-1", "kW"),
+            ("2024-03-15T14:30:00", "6.01", "kW"),
+            rules={"rate_of_change_spike"},
+        ),
+        id="roc_past_out_of_range_reading_same_interval",
+    ),
+    pytest.param(
+        c(
+            ("2024-03-15T13:00:00", "1", "kW"),
+            ("2024-03-15T13:30:00", "1", "kW"),
+            ("2024-03-15T14:00:00", "1", "kW"),
+            ("2024-03-15T14:10:00", "25", "kW"),
+            ("2024-03-15T14:30:00", "6.01", "kW"),
+            rules={"rate_of_change_spike"},
+            expect={"interval_minutes": 30},
+        ),
+        id="roc_past_out_of_range_reading_off_grid",
+    ),
+    pytest.param(
+        c(
+            ("2024-03-15T13:30:00", "1", "kW"),
+            ("2024-03-15T14:00:00", "1", "kW"),
+            ("2024-03-15T14:10:00", "0.5", "kW"),
+            ("2024-03-15T14:30:00", "6.01", "kW"),
+            not_rules={"rate_of_change_spike"},
+        ),
+        id="roc_previous_reading_off_grid_not_adjacent",
+    ),
+    pytest.param(
+        c(
             ("2024-03-15T14:00:00", "1000", "W"),
             ("2024-03-15T14:30:00", "7000", "W"),
             expect={"quality_score": 75, "quality_grade": "B"},
@@ -369,6 +403,24 @@ CASES = [
     pytest.param(
         Case(series(varied(10) + ["1.234"] * 47), not_rules={"fault_stuck"}),
         id="stuck_23h30_no_fault",
+    ),
+    pytest.param(
+        Case(
+            series(varied(10) + ["1.234"] * 30 + ["1.235"] + ["1.234"] * 30),
+            not_rules={"fault_stuck"},
+        ),
+        id="stuck_run_interrupted_no_fault",
+    ),
+    pytest.param(
+        Case(
+            series(varied(10) + ["1.234"] * 30 + [None] + ["1.234"] * 30),
+            not_rules={"fault_stuck"},
+        ),
+        id="stuck_run_broken_by_missing_value_no_fault",
+    ),
+    pytest.param(
+        Case(series(varied(10) + ["0"] * 50 + ["-1"] + ["0"] * 50), not_rules={"fault_zero_run"}),
+        id="zero_run_broken_by_negative_no_fault",
     ),
     pytest.param(
         Case(series(varied(4) + ["1.234"] * 96, minutes=15), rules={"fault_stuck"}),

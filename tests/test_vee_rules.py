@@ -13,7 +13,7 @@ from rule_cases import CASES, Case, bronze_table
 from wattlake.engine import Engine
 from wattlake.errors import InputError
 from wattlake.transforms.calendar import uk_holidays
-from wattlake.transforms.silver import classify
+from wattlake.transforms.silver import classify, classify_chunks, meter_chunks
 from wattlake.transforms.vee.profile import PROFILES, VeeProfile, get_profile
 from wattlake.transforms.vee.rules import ALL_RULES
 
@@ -94,3 +94,45 @@ def test_unknown_profile_is_input_error() -> None:
 
 def test_uk_holidays_include_christmas() -> None:
     assert dt.date(2013, 12, 25) in uk_holidays(2013, 2013)
+
+
+def _sorted_rows(t: pa.Table) -> list[dict[str, Any]]:
+    return sorted(t.to_pylist(), key=lambda r: r["_record_id"])
+
+
+def test_chunks_by_meter_give_the_same_result(duck: Engine) -> None:
+    """Classifying meter by meter in small chunks is exactly classifying all at once."""
+    bronze = bronze_table(ALL_CASES)
+    table = duck.con.create_table("rule_cases_chunks", bronze, overwrite=True)
+    profile, holidays = get_profile("greenstream"), uk_holidays(2012, 2024)
+    whole = duck.to_arrow(classify(table, profile, holidays, checkpoint=duck.materialize))
+    parts = [
+        duck.to_arrow(p) for p in classify_chunks(duck, table, profile, holidays, max_readings=300)
+    ]
+    assert len(parts) > 3
+    chunked = pa.concat_tables(parts)
+    assert chunked.schema == whole.schema
+    assert _sorted_rows(chunked) == _sorted_rows(whole)
+    assert not [n for n in duck.con.list_tables() if n.startswith("wl_p")]  # released
+
+
+def test_meter_chunks_keep_each_meter_whole() -> None:
+    sizes = pa.table(
+        {"meter_id": ["b", " a", "a", None, "c", "d"], "n": [5, 2, 2, 1, 9, 1]},
+        schema=pa.schema([("meter_id", pa.string()), ("n", pa.int64())]),
+    )
+    chunks = meter_chunks(sizes, 5)
+    # " a" and "a" are the same meter after stripping; "c" alone exceeds the limit.
+    assert chunks == [[" a", "a"], ["b"], ["c"], ["d", None]]
+
+
+def test_single_reading_meets_a_short_threshold(duck: Engine) -> None:
+    """Profiles whose run threshold is one reading flag every member reading."""
+    profile = get_profile("greenstream").model_copy(update={"overload_run_readings": 1})
+    case = Case(
+        [("2024-03-15T14:00:00", "1", "kW"), ("2024-03-15T14:30:00", "25", "kW")],
+        rules={"fault_overload", "above_max"},
+    )
+    t = ibis.memtable(bronze_table([case]))
+    out = duck.to_arrow(classify(t, profile, []))
+    check_case(case, _sorted_rows(out)[-1])

@@ -10,6 +10,8 @@ Results are materialised to Arrow and written with delta-rs (`Lake`), the same f
 from __future__ import annotations
 
 import functools
+import itertools
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -48,31 +50,146 @@ class Engine:
     def to_arrow(self, expr: ir.Table) -> pa.Table:
         return expr.to_pyarrow()
 
+    # Largest number of readings the silver VEE classifies at once (None: all at once).
+    # The rules are per meter, so `silver.classify_chunks` splits bigger inputs by meter
+    # to bound an embedded engine's working memory; a cluster engine needs no chunks.
+    chunk_readings: int | None = None
+
     def materialize(self, expr: ir.Table) -> ir.Table:
         """Compute `expr` once into an engine-side temporary table and return it."""
         raise NotImplementedError
+
+    def release(self, tables: list[ir.Table]) -> None:
+        """Free tables made by `materialize` that are no longer needed."""
+
+    def append(self, target: ir.Table | None, expr: ir.Table) -> ir.Table:
+        """Add the rows of `expr` to `target` (a table from `materialize`/`append`, or None
+        for a new one) and return it."""
+        if target is None:
+            return self.materialize(expr)
+        return self.materialize(target.union(expr))
+
+    def prepare(self, build: Build, source: ir.Table) -> Prepared:
+        """`build(source, checkpoint)` made ready to run on many inputs like `source` (same
+        schema): `Prepared.run(part)` gives `build(part, ...)`. Engines that can compile a
+        plan once override this; here each run builds it again."""
+        return Prepared(self, build)
 
     def close(self) -> None:
         pass
 
 
+# build(source, checkpoint) -> result, where checkpoint computes an intermediate table once.
+Build = Callable[[ir.Table, Callable[[ir.Table], ir.Table]], ir.Table]
+
+
+class Prepared:
+    """A `Build` bound to an engine; `run` gives its result for one input, and frees the
+    previous input's intermediate tables (so use a result before the next `run`)."""
+
+    def __init__(self, engine: Engine, build: Build) -> None:
+        self.engine, self.build = engine, build
+        self._made: list[ir.Table] = []
+
+    def _checkpoint(self, expr: ir.Table) -> ir.Table:
+        self._made.append(self.engine.materialize(expr))
+        return self._made[-1]
+
+    def run(self, part: ir.Table) -> ir.Table:
+        self.close()
+        return self.build(part, self._checkpoint)
+
+    def close(self) -> None:
+        """Free the intermediate tables of the last run."""
+        self.engine.release(self._made)
+        self._made = []
+
+
+class _CompiledPlan(Prepared):
+    """DuckDB: the plan compiled to SQL once, over a view standing for the input; each run
+    points the view at the input and executes the statements (Ibis compilation costs about
+    half a second per plan, as much as classifying a few hundred thousand readings)."""
+
+    _ids = itertools.count(1)
+
+    def __init__(self, engine: DuckDBEngine, build: Build, source: ir.Table) -> None:
+        super().__init__(engine, build)
+        self.con = engine.con
+        self.prefix = f"wl_p{next(self._ids)}_"
+        placeholder = ibis.table(source.schema(), name=self.prefix + "src")
+        self.steps: list[tuple[str, str]] = []
+        final = build(placeholder, self._plan_checkpoint)
+        self.final_sql = str(self.con.compile(final))
+        self.schema = final.schema()
+
+    def _plan_checkpoint(self, expr: ir.Table) -> ir.Table:
+        name = f"{self.prefix}{len(self.steps) + 1}"
+        self.steps.append((name, str(self.con.compile(expr))))
+        return ibis.table(expr.schema(), name=name)
+
+    def run(self, part: ir.Table) -> ir.Table:
+        p = self.prefix
+        self.close()  # the previous input's tables first: never two inputs' tables at once
+        self.con.raw_sql(f'CREATE OR REPLACE TEMP VIEW "{p}src" AS {self.con.compile(part)}')
+        for name, sql in self.steps:
+            self.con.raw_sql(f'CREATE OR REPLACE TEMP TABLE "{name}" AS {sql}')
+        self.con.raw_sql(f'CREATE OR REPLACE TEMP VIEW "{p}out" AS {self.final_sql}')
+        out = self.con.table(f"{p}out")
+        # Ibis types where DuckDB's differ (e.g. EXTRACT gives BIGINT for an int32 hour).
+        fix = {c: t for c, t in self.schema.items() if out.schema()[c] != t}
+        return out.cast(fix) if fix else out
+
+    def close(self) -> None:
+        for name, _ in self.steps:
+            self.con.raw_sql(f'DROP TABLE IF EXISTS temp.main."{name}"')
+        self.con.raw_sql(f'DROP VIEW IF EXISTS temp.main."{self.prefix}out"')
+        self.con.raw_sql(f'DROP VIEW IF EXISTS temp.main."{self.prefix}src"')
+
+
 class DuckDBEngine(Engine):
     name = "duckdb"
+    # About 1 GiB of working memory per chunk in the silver VEE (measured: bench_silver.py).
+    chunk_readings = 4_000_000
 
-    def __init__(self, threads: int | None = None) -> None:
+    def __init__(
+        self,
+        threads: int | None = None,
+        memory_limit: str | None = None,
+        chunk_readings: int | None = None,
+    ) -> None:
         self.con = ibis.duckdb.connect()
         self.con.raw_sql("SET TimeZone = 'UTC'")
         if threads:
             self.con.raw_sql(f"SET threads = {int(threads)}")
+        if memory_limit:
+            self.con.raw_sql(f"SET memory_limit = '{memory_limit}'")
+        if chunk_readings:
+            self.chunk_readings = chunk_readings
         self.con.raw_sql(f"INSTALL '{delta_extension_path()}'; LOAD delta;")
+        self._n = 0
 
     def read(self, lake: Lake, spec: TableSpec) -> ir.Table:
         lake.ensure(spec)
         return self.con.read_delta(str(lake.path(spec)))
 
     def materialize(self, expr: ir.Table) -> ir.Table:
-        self._n = getattr(self, "_n", 0) + 1
+        self._n += 1
         return self.con.create_table(f"wl_m{self._n}", expr, temp=True, overwrite=True)
+
+    def release(self, tables: list[ir.Table]) -> None:
+        for t in tables:
+            name = t.get_name().rsplit(".", 1)[-1]
+            if name.startswith("wl_m"):
+                self.con.raw_sql(f'DROP TABLE IF EXISTS temp.main."{name}"')
+
+    def append(self, target: ir.Table | None, expr: ir.Table) -> ir.Table:
+        if target is None:
+            return self.materialize(expr)
+        self.con.insert(target.get_name().rsplit(".", 1)[-1], expr)
+        return target
+
+    def prepare(self, build: Build, source: ir.Table) -> Prepared:
+        return _CompiledPlan(self, build, source)
 
     def close(self) -> None:
         self.con.disconnect()

@@ -56,7 +56,7 @@ from wattlake.transforms.calendar import uk_holidays
 from wattlake.transforms.parse import parse_timestamp_utc
 from wattlake.transforms.silver import (
     accepted_readings,
-    classify,
+    classify_all,
     estimated_rows,
     gaps,
     quarantine_rows,
@@ -266,16 +266,15 @@ class Pipeline:
         first_year = (since or dt.datetime.now(dt.UTC)).year
         holidays = uk_holidays(min(first_year, today.year) - 1, today.year + 1)
         registry, vacant = self._registry()
-        classified = self.engine.materialize(
-            classify(
-                scope,
-                self.profile,
-                holidays,
-                registry=registry,
-                vacant=vacant,
-                released=self._released(),
-                checkpoint=self.engine.materialize,
-            )
+        # Meter by meter in chunks (the engine's `chunk_readings`), into one table.
+        classified = classify_all(
+            self.engine,
+            scope,
+            self.profile,
+            holidays,
+            registry=registry,
+            vacant=vacant,
+            released=self._released(),
         )
         accepted = accepted_readings(classified)
         if write_from is not None:

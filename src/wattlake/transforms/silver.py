@@ -9,21 +9,26 @@ bronze row ends in exactly one of `silver_rows` (provenance `actual` or `edited`
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from typing import TYPE_CHECKING, Any
 
 import ibis
 import ibis.expr.types as ir
+import pyarrow as pa
 
 from wattlake.transforms.calendar import add_calendar
-from wattlake.transforms.parse import parse_number, parse_timestamp_utc
+from wattlake.transforms.parse import parse_number, parse_timestamp_utc, strip_fast
+from wattlake.transforms.vee import faults as f
 from wattlake.transforms.vee import validation as v
-from wattlake.transforms.vee.cadence import add_cadence
-from wattlake.transforms.vee.faults import low_variance, run_faults
+from wattlake.transforms.vee.cadence import add_cadence, cadence_from_steps, interval_steps
 from wattlake.transforms.vee.gaps import find_gaps, interpolate
 from wattlake.transforms.vee.profile import VeeProfile
-from wattlake.transforms.vee.rules import FAULT_RULES, ROC_RULES, SCORE_RULE, column
+from wattlake.transforms.vee.rules import SCORE_RULE, column
 from wattlake.transforms.vee.scoring import score
-from wattlake.transforms.vee.units import standardise_units
+from wattlake.transforms.vee.units import standardise_units, unit_kind
+
+if TYPE_CHECKING:
+    from wattlake.engine import Engine
 
 # Rows failing these were never a usable measurement.
 NOT_MEASURED = (
@@ -40,11 +45,12 @@ PHYSICAL = ("negative", "above_max")
 
 
 def parse_bronze(bronze: ir.Table) -> ir.Table:
-    """Typed columns from bronze text: `ts` (UTC), `value_num` (float)."""
+    """Typed columns from bronze text: `ts` (UTC), `value_num` (float), `_unit` (kind)."""
     return bronze.mutate(
-        meter_id=bronze.meter_id.strip(),
+        meter_id=strip_fast(bronze.meter_id),
         ts=parse_timestamp_utc(bronze.timestamp),
         value_num=parse_number(bronze.value),
+        _unit=unit_kind(bronze.unit),
     )
 
 
@@ -55,14 +61,122 @@ def _any(t: ir.Table, rules: tuple[str, ...]) -> ir.BooleanValue:
     return out
 
 
-def _false(t: ir.Table, rules: tuple[str, ...]) -> ir.Table:
-    return t.mutate(**{column(r): ibis.literal(False) for r in rules})
-
-
 def known_meter(t: ir.Table, registry: list[str] | None) -> ir.Table:
     """`unknown_meter` when a registry is loaded and the meter is not in it (else off)."""
     unknown = ~t.meter_id.isin(registry) if registry else ibis.literal(False)
     return t.mutate(**{column("unknown_meter"): unknown})
+
+
+def row_rules(
+    t: ir.Table,
+    cadence: ir.Table,
+    arrivals: ir.Table,
+    profile: VeeProfile,
+    registry: list[str] | None,
+    live: bool,
+) -> ir.Table:
+    """The rules that look at one reading (and its meter's cadence, its load's arrival
+    time): units, parse checks, registry, physical limits, timestamp sanity; plus `_cand`
+    (can settle its interval)."""
+    t = v.add_arrival(add_cadence(t, profile, cadence), arrivals)
+    t = standardise_units(t, profile)
+    t = v.check_parsed(t, profile)
+    t = known_meter(t, registry)
+    t = v.physical_limits(t, profile)
+    t = v.timestamp_sanity(t, profile, live)
+    return t.mutate(_cand=v.settle_candidate(t)).drop("_arrived")
+
+
+def measured(t: ir.Table, later: ir.Table) -> ir.Table:
+    """Duplicates (`validation.apply_duplicates`), then `_measured` (no NOT_MEASURED rule:
+    a usable measurement) and `_ok` (measured and within physical limits)."""
+    t = v.apply_duplicates(t, later).drop("_cand")
+    m = ~_any(t, NOT_MEASURED)
+    return t.mutate(_measured=m, _ok=m & ~_any(t, PHYSICAL))
+
+
+def interval_flags(
+    m: ir.Table, profile: VeeProfile, keep: Callable[[ir.Table], ir.Table]
+) -> ir.Table:
+    """`meter_id, ts` → `_zero`, `_stuck`, `_over` (in a long run of that kind), `_spike`,
+    `_drop` (rate of change), only for intervals where one of them holds, from measured
+    readings `m` (`meter_id`, `ts`, `kw`, `_ok`, `_sec`, `_step`).
+
+    One ordered pass over `m` finds the run ends and the rate of change of readings that
+    follow a reading within physical limits; the few that follow one out of range look
+    further back with `validation.previous_within_limits`.
+    """
+    nb = f.neighbours(m)
+    roc = v.rate_of_change(nb, profile)
+    follows_ok = nb._prev_ok.fill_null(False)
+    marks = {
+        **f.run_end_flags(nb, profile),
+        "_spike": nb._ok & follows_ok & roc["_spike"],
+        "_drop": nb._ok & follows_ok & roc["_drop"],
+        # The previous reading is out of range: look further back (a few rows).
+        "_after_off": nb._ok & nb._prev_ok.notnull() & ~follows_ok,
+    }
+    any_mark = ibis.literal(False)
+    for mark in marks.values():
+        any_mark = any_mark | mark
+    marked = keep(nb.mutate(**marks).filter(any_mark))
+    runs = f.run_fault_intervals(f.long_runs(f.run_ends(marked), profile))
+    roc = marked.filter(marked._spike | marked._drop)
+    after = marked.filter(marked._after_off).select("meter_id", "ts", "kw", "_sec", "_step")
+    after = v.previous_within_limits(after, m.filter(m._ok))
+    roc_off = after.mutate(**v.rate_of_change(after, profile))
+    roc_off = roc_off.filter(roc_off._spike | roc_off._drop)
+
+    no_run = {flag: ibis.literal(False) for flag in f.KIND_FLAGS.values()}
+    no_roc = {"_spike": ibis.literal(False), "_drop": ibis.literal(False)}
+    cols = ["meter_id", "ts", *f.KIND_FLAGS.values(), "_spike", "_drop"]
+    u = ibis.union(
+        runs.mutate(**no_roc).select(cols),
+        roc.mutate(**no_run).select(cols),
+        roc_off.mutate(**no_run).select(cols),
+    )
+    return u.group_by(["meter_id", "ts"]).aggregate(**{c: u[c].any() for c in cols[2:]})
+
+
+def fault_columns(
+    t: ir.Table,
+    flags: ir.Table,
+    low_days: ir.Table,
+    profile: VeeProfile,
+    vacant: list[str] | None,
+) -> ir.Table:
+    """The fault and rate-of-change rule columns from `interval_flags` and
+    `faults.low_variance_days`: faults on measured readings, low variance and rate of change
+    on those also within physical limits; meters in `vacant` are exempt from zero runs."""
+    fl = flags.rename(_f_meter="meter_id", _f_ts="ts")
+    j = t.left_join(fl, [t.meter_id.identical_to(fl._f_meter), t.ts == fl._f_ts])
+    lv = low_days.rename(_lv_meter="meter_id", _lv_day="_day").mutate(_lv=ibis.literal(True))
+    j = j.left_join(lv, [j.meter_id.identical_to(lv._lv_meter), f.utc_day(j.ts) == lv._lv_day])
+    member = f.members(j, profile)
+    single = f.single_reading_faults(j, profile)
+    run = {k: j._measured & member[k] & (single[k] | j[k].fill_null(False)) for k in member}
+    exempt = j.meter_id.isin(vacant) if vacant else ibis.literal(False)
+    return j.mutate(
+        **{
+            column("fault_zero_run"): (run["_zero"] & ~exempt).fill_null(False),
+            column("fault_stuck"): run["_stuck"].fill_null(False),
+            column("fault_overload"): run["_over"].fill_null(False),
+            column("fault_low_variance"): j._ok & j._lv.fill_null(False),
+            column("rate_of_change_spike"): j._ok & j._spike.fill_null(False),
+            column("rate_of_change_drop"): j._ok & j._drop.fill_null(False),
+        }
+    ).drop(
+        "_f_meter",
+        "_f_ts",
+        *f.KIND_FLAGS.values(),
+        "_spike",
+        "_drop",
+        "_lv_meter",
+        "_lv_day",
+        "_lv",
+        "_measured",
+        "_ok",
+    )
 
 
 def classify(
@@ -83,34 +197,117 @@ def classify(
     quarantine; `live`: timestamp sanity for live streams (± tolerance) instead of files;
     `checkpoint`: an engine hook that computes an intermediate table once (the expression is
     the same without it, only slower where it branches).
+
+    The rules that need a meter's history run on narrow tables (timestamps for cadence and
+    duplicates, measured kW for runs, rate of change and low variance) and give small tables:
+    per meter, per duplicate reading, per flagged interval or day. Every reading passes once
+    through the per-row rules and joins those small tables; no wide row is ever sorted, and
+    a meter's readings can be classified apart from other meters' (`classify_chunks`).
     """
     keep = checkpoint or (lambda x: x)
-    t = parse_bronze(bronze)
-    t = add_cadence(t, profile)
-    t = standardise_units(t, profile)
-    t = v.check_parsed(t, profile)
-    t = known_meter(t, registry)
-    t = v.physical_limits(t, profile)
-    t = v.timestamp_sanity(t, profile, live)
-    t = v.duplicate_conflict(t, profile)
-    t = keep(t.mutate(_measured=~_any(t, NOT_MEASURED)))
+    parsed = keep(parse_bronze(bronze))
+    steps = keep(interval_steps(parsed, profile))
+    cadence = keep(cadence_from_steps(steps))
+    arrivals = keep(v.arrival_times(parsed))
 
-    measured = keep(run_faults(t.filter(t._measured), profile, vacant))
-    ok = measured.filter(~_any(measured, PHYSICAL))
-    ok = v.rate_of_change(low_variance(ok, profile), profile)
-    off_range = _false(
-        measured.filter(_any(measured, PHYSICAL)), ("fault_low_variance", *ROC_RULES)
-    )
-    unmeasured = _false(t.filter(~t._measured), (*FAULT_RULES, *ROC_RULES))
-    cols = ok.columns
-    t = ok.union(off_range.select(cols)).union(unmeasured.select(cols)).drop("_measured")
+    def rules(t: ir.Table) -> ir.Table:
+        return row_rules(t, cadence, arrivals, profile, registry, live)
 
+    # Duplicates: only readings of intervals with more than one reading need ordering.
+    later = keep(v.later_readings(rules(v.in_repeated_intervals(parsed, steps))))
+    t = measured(rules(parsed), later)
+    m = t.filter(t._measured).select("meter_id", "ts", "kw", "interval_minutes", "_ok")
+    m = keep(f.with_seconds(m))
+    flags = interval_flags(m, profile, keep)
+    low_days = f.low_variance_days(m.filter(m._ok), profile)
+    t = fault_columns(t, flags, low_days, profile, vacant)
     if released is not None:
         rel = released.select(_rel_id=released._record_id).distinct()
         t = t.left_join(rel, t._record_id == rel._rel_id)
         t = t.mutate(**{column("released"): t._rel_id.notnull()}).drop("_rel_id")
     t = score(t, profile)
     return add_calendar(t.mutate(ts=t.ts.cast("timestamp")), profile, holidays)
+
+
+def meter_chunks(sizes: pa.Table, max_readings: int) -> list[list[str | None]]:
+    """Raw meter ids (`meter_id`, readings `n` per id) cut into chunks of at most
+    `max_readings` readings, in id order; a meter is never split (ids equal after
+    stripping whitespace stay together, and so do NULL ids), so a bigger meter is a chunk
+    of its own."""
+    meters: dict[str | None, list[str | None]] = {}
+    counts: dict[str | None, int] = {}
+    ws = " \t\n\r\x0b\x0c"
+    for raw, n in zip(sizes["meter_id"].to_pylist(), sizes["n"].to_pylist(), strict=True):
+        key = None if raw is None else raw.strip(ws)
+        meters.setdefault(key, []).append(raw)
+        counts[key] = counts.get(key, 0) + n
+    chunks: list[list[str | None]] = []
+    size = 0
+    for key in sorted(meters, key=lambda k: (k is None, k or "")):
+        if not chunks or size + counts[key] > max_readings:
+            chunks.append([])
+            size = 0
+        chunks[-1].extend(meters[key])
+        size += counts[key]
+    return chunks
+
+
+def meters_in(bronze: ir.Table, raw_ids: list[str | None]) -> ir.Table:
+    """The bronze rows whose raw `meter_id` is one of `raw_ids` (None: NULL ids)."""
+    ids = [i for i in raw_ids if i is not None]
+    keep = bronze.meter_id.isin(ids) if ids else ibis.literal(False)
+    if len(ids) < len(raw_ids):
+        keep = keep | bronze.meter_id.isnull()
+    return bronze.filter(keep)
+
+
+def classify_chunks(
+    engine: Engine,
+    bronze: ir.Table,
+    profile: VeeProfile,
+    holidays: list[dt.date],
+    *,
+    max_readings: int | None = None,
+    **rules: Any,
+) -> Iterator[ir.Table]:
+    """`classify` on `engine`, meter by meter in chunks of at most `max_readings` readings
+    (default: the engine's `chunk_readings`; None: one chunk). Every rule looks at one
+    meter's readings only, so the chunks together are exactly `classify(bronze)`.
+
+    Yields each chunk's classified table; its intermediate tables are released when the
+    next chunk is asked for, so use (or copy) a chunk before moving on. `rules`: the
+    keyword arguments of `classify` other than `checkpoint`.
+    """
+    limit = max_readings if max_readings is not None else engine.chunk_readings
+    parts = [bronze]
+    if limit is not None:
+        sizes = engine.to_arrow(bronze.group_by("meter_id").aggregate(n=bronze.count()))
+        if sum(sizes["n"].to_pylist()) > limit:
+            parts = [meters_in(bronze, ids) for ids in meter_chunks(sizes, limit)]
+    plan = engine.prepare(
+        lambda src, checkpoint: classify(src, profile, holidays, checkpoint=checkpoint, **rules),
+        bronze,
+    )
+    try:
+        for part in parts:
+            yield plan.run(part)
+    finally:
+        plan.close()
+
+
+def classify_all(
+    engine: Engine,
+    bronze: ir.Table,
+    profile: VeeProfile,
+    holidays: list[dt.date],
+    **kwargs: Any,
+) -> ir.Table:
+    """`classify_chunks` collected into one engine table (what the pipeline uses)."""
+    out: ir.Table | None = None
+    for part in classify_chunks(engine, bronze, profile, holidays, **kwargs):
+        out = engine.append(out, part)
+    assert out is not None  # there is always at least one chunk
+    return out
 
 
 def _silver_select(t: ir.Table, run_id: str, provenance: ir.StringValue) -> ir.Table:

@@ -8,28 +8,53 @@ import ibis.expr.types as ir
 from wattlake.transforms.vee.profile import VeeProfile
 
 
-def meter_cadence(t: ir.Table, profile: VeeProfile) -> ir.Table:
-    """`meter_id → interval_minutes`: the most common step between a meter's distinct
-    timestamps, among `profile.cadences_minutes` (ties → the shorter step)."""
-    d = t.filter(t.ts.notnull()).select("meter_id", "ts").distinct()
+def interval_steps(t: ir.Table, profile: VeeProfile) -> ir.Table:
+    """One ordered pass over the meters' timestamps (`meter_id`, `ts`; NULL `ts` left out),
+    summarised as a small table `meter_id, _step, _repeated_ts, n`:
+
+    - `_step` (minutes, one of `profile.cadences_minutes`): how often `n` consecutive distinct
+      timestamps of the meter are that far apart (for `cadence_from_steps`);
+    - `_repeated_ts`: an interval with more than one reading (for the duplicate rule).
+
+    Steps are whole minutes only (engines round or truncate fractional minutes differently).
+    """
+    d = t.filter(t.ts.notnull()).select("meter_id", "ts")
     w = ibis.window(group_by=d.meter_id, order_by=d.ts)
-    secs = (d.ts.epoch_seconds() - d.ts.lag().over(w).epoch_seconds()).cast("int64")
-    steps = d.mutate(secs=secs)
-    # Whole minutes only: engines round or truncate fractional minutes differently.
-    steps = steps.filter((steps.secs % 60) == 0).mutate(step=steps.secs // 60)
-    steps = steps.filter(steps.step.isin(list(profile.cadences_minutes)))
-    counts = steps.group_by(["meter_id", "step"]).aggregate(n=steps.count())
+    prev = d.ts.lag().over(w)
+    secs = (d.ts.epoch_seconds() - prev.epoch_seconds()).cast("int64")
+    d = d.mutate(_secs=secs, _repeat=prev == d.ts)
+    step = ibis.ifelse(
+        (d._secs % 60 == 0) & (d._secs // 60).isin(list(profile.cadences_minutes)),
+        (d._secs // 60).cast("int32"),
+        ibis.null("int32"),
+    )
+    d = d.mutate(_step=step, _repeated_ts=ibis.ifelse(d._repeat, d.ts, ibis.null("timestamp")))
+    d = d.filter(d._step.notnull() | d._repeated_ts.notnull())
+    return d.group_by(["meter_id", "_step", "_repeated_ts"]).aggregate(n=d.count())
+
+
+def cadence_from_steps(steps: ir.Table) -> ir.Table:
+    """`meter_id → interval_minutes` from `interval_steps`: the most common step between a
+    meter's distinct timestamps (ties → the shorter step)."""
+    s = steps.filter(steps._step.notnull())
+    counts = s.group_by(["meter_id", "_step"]).aggregate(n=s.n.sum())
     rank = ibis.row_number().over(
-        ibis.window(group_by=counts.meter_id, order_by=[ibis.desc(counts.n), counts.step])
+        ibis.window(group_by=counts.meter_id, order_by=[ibis.desc(counts.n), counts._step])
     )
     best = counts.mutate(rank=rank)
     best = best.filter(best.rank == 0)
-    return best.select(meter_id=best.meter_id, interval_minutes=best.step.cast("int32"))
+    return best.select(meter_id=best.meter_id, interval_minutes=best._step.cast("int32"))
 
 
-def add_cadence(t: ir.Table, profile: VeeProfile) -> ir.Table:
-    """Add `interval_minutes` per row: the meter's cadence, or the profile default."""
-    cad = meter_cadence(t, profile).rename(_cad_meter="meter_id")
+def meter_cadence(t: ir.Table, profile: VeeProfile) -> ir.Table:
+    """`meter_id → interval_minutes` of the readings in `t` (see `cadence_from_steps`)."""
+    return cadence_from_steps(interval_steps(t, profile))
+
+
+def add_cadence(t: ir.Table, profile: VeeProfile, cadence: ir.Table | None = None) -> ir.Table:
+    """Add `interval_minutes` per row: the meter's cadence (`cadence`, by default computed
+    from `t`), or the profile default."""
+    cad = (meter_cadence(t, profile) if cadence is None else cadence).rename(_cad_meter="meter_id")
     j = t.left_join(cad, t.meter_id == cad._cad_meter)
     return j.mutate(
         interval_minutes=j.interval_minutes.fill_null(profile.interval_minutes).cast("int32")

@@ -61,14 +61,16 @@ def score(t: ir.Table, profile: VeeProfile) -> ir.Table:
     s = ibis.greatest(ibis.least(raw, 100), 0).round().cast("int32")
     g = profile.grades
     grade = ibis.cases((s >= g.a, "A"), (s >= g.b, "B"), (s >= g.c, "C"), else_="F")
-    flags = ibis.literal("")
+    # Most readings carry no flag: build the list only where one fired.
+    listed = ibis.literal("")
     for rule in ALL_RULES:
-        flags = flags + ibis.ifelse(_flag(t, rule), rule + ",", "")
+        listed = listed + ibis.ifelse(_flag(t, rule), "," + rule, "")
+    flags = ibis.ifelse(_any(t, list(ALL_RULES)), listed.substr(1), "")
     released = _flag(t, "released")
     return t.mutate(
         quality_score=s,
         quality_grade=grade,
-        flags=flags.re_replace(",$", ""),
+        flags=flags,
         rejected=rejected,
         quarantined=(rejected | (s < profile.quarantine_below)) & ~released,
     )
