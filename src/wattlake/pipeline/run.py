@@ -543,9 +543,10 @@ class Pipeline:
             s = silver.filter(silver.date.isin(dates))
             channels = gold.meter_channels(users)
             stats = self.engine.to_arrow(gold.hourly_meter_stats(s))
-            flow_expr, trades = self._market(
-                s, channels, users, gold.energy_flow_hourly(s, channels)
-            )
+            # The flow feeds the market, the settled flow and the daily balance: compute once.
+            hourly = self.engine.materialize(gold.energy_flow_hourly(s, channels))
+            flow_expr, trades = self._market(s, channels, users, hourly)
+            flow_expr = self.engine.materialize(flow_expr)
             flow = self.engine.to_arrow(flow_expr)
             daily = self.engine.to_arrow(gold.daily_energy_balance(flow_expr))
             peak_scope = self._without_extreme_weather(s, users, dates)
