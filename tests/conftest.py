@@ -7,6 +7,7 @@ import os
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -71,6 +72,25 @@ def pg_db(pg_server: str) -> Iterator[str]:
 
     with pg.fresh_database(pg_server) as url:
         yield url
+
+
+REALDATA_APIS = Path(__file__).resolve().parents[2] / "shared" / "realdata" / "apis"
+
+
+def realdata_api(name: str) -> bytes:
+    """A recorded API response from `shared/realdata/apis` (skip the test when absent)."""
+    path = REALDATA_APIS / name
+    if not path.is_file():
+        pytest.skip(f"{path} not present")
+    return path.read_bytes()
+
+
+@pytest.fixture(scope="module")
+def open_meteo() -> Any:
+    """The recorded Open-Meteo forecast response parsed to the weather layout (pandas)."""
+    from wattlake.sources.open_meteo import parse_weather
+
+    return parse_weather(realdata_api("open_meteo_forecast_hourly.json")).to_pandas()
 
 
 def write(path: Path, text: str) -> Path:

@@ -4,7 +4,6 @@ turned back into horizontal irradiance (`wattlake.pv.model`), on real API respon
 from __future__ import annotations
 
 import datetime as dt
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -12,6 +11,7 @@ import pytest
 from pvlib import irradiance
 from pvlib.location import Location
 
+from conftest import realdata_api as _realdata
 from wattlake.pv import (
     model_pv_from_poa,
     model_pv_kw,
@@ -20,23 +20,7 @@ from wattlake.pv import (
     pv_potential_as_weather,
     pvgis_to_pvlib_azimuth,
 )
-from wattlake.sources.open_meteo import parse_weather
 from wattlake.sources.pvgis import parse_pvgis_csv
-
-REALDATA = Path(__file__).resolve().parents[2] / "shared" / "realdata" / "apis"
-
-
-def _realdata(name: str) -> bytes:
-    path = REALDATA / name
-    if not path.is_file():
-        pytest.skip(f"{path} not present")
-    return path.read_bytes()
-
-
-@pytest.fixture(scope="module")
-def open_meteo() -> pd.DataFrame:
-    return parse_weather(_realdata("open_meteo_forecast_hourly.json")).to_pandas()
-
 
 ORIENTATIONS = [(35.0, 180.0), (15.0, 90.0), (45.0, 270.0), (0.0, 180.0), (30.0, 135.0)]
 

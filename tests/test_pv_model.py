@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import datetime as dt
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 
+from conftest import realdata_api as _realdata
 from wattlake.pv import (
     model_pv_from_poa,
     model_pv_kw,
@@ -16,22 +16,7 @@ from wattlake.pv import (
     pvgis_to_pvlib_azimuth,
     pvlib_to_pvgis_azimuth,
 )
-from wattlake.sources.open_meteo import parse_weather
 from wattlake.sources.pvgis import parse_pvgis_csv, parse_pvgis_json
-
-REALDATA = Path(__file__).resolve().parents[2] / "shared" / "realdata" / "apis"
-
-
-def _realdata(name: str) -> bytes:
-    path = REALDATA / name
-    if not path.is_file():
-        pytest.skip(f"{path} not present")
-    return path.read_bytes()
-
-
-@pytest.fixture(scope="module")
-def open_meteo() -> pd.DataFrame:
-    return parse_weather(_realdata("open_meteo_forecast_hourly.json")).to_pandas()
 
 
 def test_against_pvgis_p_10kwp(capsys: pytest.CaptureFixture[str]) -> None:

@@ -223,7 +223,22 @@ def ingest_files(
             summary.files.append(
                 FileOutcome(pf.source_file, batch_id, pf.fmt, "skipped", message=msg)
             )
-            run_rows.append(_run_row(run_id, batch_id, pf, 0, 0, 0, t0, now, "skipped", msg))
+            run_rows.append(
+                run_row(
+                    run_id,
+                    batch_id,
+                    pf.source_file,
+                    pf.checksum,
+                    0,
+                    0,
+                    0,
+                    0,
+                    t0,
+                    now,
+                    "skipped",
+                    msg,
+                )
+            )
             log.info("file_skipped", file=pf.source_file, reason=msg)
             continue
         known[pf.checksum] = batch_id
@@ -254,7 +269,20 @@ def ingest_files(
             }
         )
         run_rows.append(
-            _run_row(run_id, batch_id, pf, new.num_rows, dup, n_dead, t0, now, "success", "")
+            run_row(
+                run_id,
+                batch_id,
+                pf.source_file,
+                pf.checksum,
+                pf.lines,
+                new.num_rows,
+                dup,
+                n_dead,
+                t0,
+                now,
+                "success",
+                "",
+            )
         )
         summary.files.append(
             FileOutcome(
@@ -294,10 +322,12 @@ def ingest_files(
     return summary
 
 
-def _run_row(
+def run_row(
     run_id: str,
     batch_id: str,
-    pf: ParsedFile,
+    source: str,
+    checksum: str,
+    rows_in: int,
     landed: int,
     dup: int,
     dead: int,
@@ -306,19 +336,20 @@ def _run_row(
     status: str,
     message: str,
 ) -> dict[str, object]:
+    """One `ops.runs` row of a file ingest (`t0`: `perf_counter` at the file's start)."""
     return {
         "run_id": run_id,
         "batch_id": batch_id,
         "step": "ingest",
-        "source": pf.source_file,
+        "source": source,
         "engine": "duckdb",
         "profile": None,
-        "rows_in": pf.lines if status == "success" else 0,
+        "rows_in": rows_in,
         "rows_out": landed,
         "rows_quarantined": 0,
         "rows_dead_letter": dead,
         "rows_duplicate": dup,
-        "checksum": pf.checksum,
+        "checksum": checksum,
         "started_at": now,
         "duration_s": round(time.perf_counter() - t0, 4),
         "status": status,

@@ -25,7 +25,7 @@ from wattlake.errors import InputError
 from wattlake.lake import tables as tbl
 from wattlake.lake.tables import Lake, TableSpec, sql_in
 from wattlake.logs import bind_batch, clear_context, get_logger
-from wattlake.pipeline.ingest import FileOutcome, IngestSummary, batch_id_for
+from wattlake.pipeline.ingest import FileOutcome, IngestSummary, batch_id_for, run_row
 from wattlake.sources.smart_meter_etl import (
     AGREEMENTS_FORMAT,
     SQLITE_TABLES,
@@ -141,11 +141,11 @@ def ingest_agreements(
                 FileOutcome(snap.source_file, batch_id, AGREEMENTS_FORMAT, "skipped", message=msg)
             )
             run_rows.append(
-                _run_row(
+                run_row(
                     run_id,
                     batch_id,
-                    snap,
                     snap.source_file,
+                    snap.checksum,
                     0,
                     0,
                     0,
@@ -203,11 +203,11 @@ def ingest_agreements(
                 )
             )
             run_rows.append(
-                _run_row(
+                run_row(
                     run_id,
                     batch_id,
-                    snap,
                     source,
+                    snap.checksum,
                     raw.num_rows,
                     new.num_rows,
                     dup,
@@ -260,37 +260,3 @@ def ingest_agreements(
         "ingest_done", files=len(parsed), landed=summary.landed, dead_letters=summary.dead_letters
     )
     return summary
-
-
-def _run_row(
-    run_id: str,
-    batch_id: str,
-    snap: AgreementsSnapshot,
-    source: str,
-    rows_in: int,
-    landed: int,
-    dup: int,
-    dead: int,
-    t0: float,
-    now: datetime,
-    status: str,
-    message: str,
-) -> dict[str, object]:
-    return {
-        "run_id": run_id,
-        "batch_id": batch_id,
-        "step": "ingest",
-        "source": source,
-        "engine": "duckdb",
-        "profile": None,
-        "rows_in": rows_in,
-        "rows_out": landed,
-        "rows_quarantined": 0,
-        "rows_dead_letter": dead,
-        "rows_duplicate": dup,
-        "checksum": snap.checksum,
-        "started_at": now,
-        "duration_s": round(time.perf_counter() - t0, 4),
-        "status": status,
-        "message": message,
-    }

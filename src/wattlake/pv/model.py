@@ -269,6 +269,16 @@ def _model_chain_arrays(
     )
 
 
+def _run(mc: ModelChain, weather: pd.DataFrame, label: Label, period_minutes: int) -> pd.Series:
+    """Complete the irradiance, add temperature/wind, run `mc`; True where GHI was given."""
+    irr = complete_irradiance(weather, mc.location, label=label, period_minutes=period_minutes)
+    inputs = irr[["ghi", "dni", "dhi"]].fillna(0.0)
+    for k, v in _temp_wind(weather, irr.index).items():
+        inputs[k] = v
+    mc.run_model(inputs)
+    return irr["ghi"].notna()
+
+
 def _ac_kw(mc: ModelChain, times: pd.DatetimeIndex, valid: pd.Series) -> pd.Series:
     ac = pd.Series(np.asarray(mc.results.ac, dtype="float64"), index=times) / 1000.0
     ac = ac.clip(lower=0.0)  # PVWatts returns -0.0 / tiny negatives at night
@@ -359,12 +369,7 @@ def model_pv_kw(
         mounting=mounting,
         aoi_model=aoi_model,
     )
-    irr = complete_irradiance(weather, mc.location, label=label, period_minutes=period_minutes)
-    valid = irr["ghi"].notna()
-    inputs = irr[["ghi", "dni", "dhi"]].fillna(0.0)
-    for k, v in _temp_wind(weather, irr.index).items():
-        inputs[k] = v
-    mc.run_model(inputs)
+    valid = _run(mc, weather, label, period_minutes)
     return _ac_kw(mc, times, valid)
 
 
@@ -409,12 +414,7 @@ def model_pv_kw_arrays(
         mounting=mounting,
         aoi_model=aoi_model,
     )
-    irr = complete_irradiance(weather, mc.location, label=label, period_minutes=period_minutes)
-    valid = irr["ghi"].notna()
-    inputs = irr[["ghi", "dni", "dhi"]].fillna(0.0)
-    for k, v in _temp_wind(weather, irr.index).items():
-        inputs[k] = v
-    mc.run_model(inputs)
+    valid = _run(mc, weather, label, period_minutes)
     dc = mc.results.dc if isinstance(mc.results.dc, tuple) else (mc.results.dc,)
     pdc0_inv_w = kwp * 1000.0 / dc_ac_ratio
     return {key: _array_ac_kw(d, pdc0_inv_w, times, valid) for key, d in zip(keys, dc, strict=True)}
