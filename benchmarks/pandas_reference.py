@@ -24,7 +24,7 @@ from wattlake.transforms.vee.profile import VeeProfile
 # The rule vocabulary is the library's (the logic below is independent of it), in the
 # library's order, which is the order of names in `flags`.
 REJECT_RULES = tuple(lib_rules.REJECT_RULES)
-FAULT_RULES = lib_rules.FAULT_RULES
+FAULT_RULES = lib_rules.METER_FAULT_RULES  # the neighbour rule runs after classify
 ROC_RULES = lib_rules.ROC_RULES
 FLAG_RULES = ("unit_converted", *ROC_RULES, *FAULT_RULES)
 ALL_RULES = REJECT_RULES + FLAG_RULES

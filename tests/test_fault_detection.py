@@ -27,6 +27,7 @@ RULE_OF = {
     "future": "future_timestamp",
     "unit_w": "unit_converted",
     "missing_unit": "unit_converted",
+    "clock_offset": "fault_neighbour_corr",
 }
 MIN_RECALL = 0.99
 MAX_FPR = 0.005

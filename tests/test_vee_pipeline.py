@@ -26,8 +26,9 @@ def _rows(home: Path, where: str = "TRUE") -> list[tuple[object, ...]]:
 
 
 def test_micro_batch_of_one_equals_full_batch(tmp_path: Path) -> None:
+    # 12 days from a Thursday: one whole week, with a clock-offset fault (neighbour rule).
     gen = generate(
-        tmp_path / "in", 4, 9, seed=21, fmt="meter-csv", faults=True, start=dt.date(2024, 2, 1)
+        tmp_path / "in", 12, 12, seed=21, fmt="meter-csv", faults=True, start=dt.date(2024, 2, 1)
     )
     lines = gen.files[0].read_text().splitlines()
     # The last reading line of the first meter, sent on its own afterwards.
@@ -41,14 +42,15 @@ def test_micro_batch_of_one_equals_full_batch(tmp_path: Path) -> None:
     rest = write(tmp_path / "rest.csv", "\n".join(lines[:idx] + lines[idx + 1 :]) + "\n")
     one = write(tmp_path / "one.csv", HEADER + single + "\n")
     inc, full = load_settings(home=tmp_path / "inc"), load_settings(home=tmp_path / "full")
-    ingest_files(inc, [rest])
+    ingest_files(inc, [gen.users_file, rest])
     run_pipeline(inc)
     ingest_files(inc, [one])
     summary = run_pipeline(inc)
-    ingest_files(full, [rest, one])
+    ingest_files(full, [gen.users_file, rest, one])
     run_pipeline(full)
     assert "1 meter(s)" in summary.step("silver").message  # type: ignore[union-attr]
     assert _rows(inc.home) == _rows(full.home)
+    assert _rows(full.home, "flags LIKE '%fault_neighbour_corr%'")
     assert (
         run_sql(inc.home, "SELECT count(*) FROM silver.gaps")[1]
         == run_sql(full.home, "SELECT count(*) FROM silver.gaps")[1]

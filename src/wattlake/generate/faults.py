@@ -38,6 +38,7 @@ RATES: dict[str, tuple[float, int]] = {
     "duplicate": (1 / 2500, 3),
     "future": (1 / 4000, 3),
     "malformed": (1 / 2500, 5),
+    "clock_offset": (1 / 50000, 1),
 }
 RUN_LENGTHS: dict[str, tuple[int, int]] = {
     "gap_short": (1, 7),
@@ -47,6 +48,9 @@ RUN_LENGTHS: dict[str, tuple[int, int]] = {
     "zero": (96, 120),
 }
 MAX_PLACEMENT_TRIES = 40
+# Clock offset: one meter-week (UTC, Monday 00:00) whose readings are stamped 6 h late.
+CLOCK_OFFSET_INTERVALS = 12
+WEEK_INTERVALS = 7 * 48
 JUNK_CHARS = np.array(list(set(string.printable[:94]) - {",", '"', "'"}))
 
 
@@ -117,6 +121,31 @@ def _place_run(
     return None
 
 
+def week_starts(ts_iso: np.ndarray) -> np.ndarray:
+    """Grid indices where a whole UTC week (Monday 00:00, 336 half hours) starts, from the
+    grid's ISO timestamps ``YYYY-MM-DDTHH:MM:SSZ``."""
+    t = np.array([x[:19] for x in ts_iso], dtype="datetime64[s]")
+    days = t.astype("datetime64[D]").astype(np.int64)
+    monday_midnight = ((days + 3) % 7 == 0) & (t == t.astype("datetime64[D]"))
+    starts = np.flatnonzero(monday_midnight)
+    return starts[starts + WEEK_INTERVALS <= len(ts_iso)]
+
+
+def _place_week(
+    taken: np.ndarray, starts: np.ndarray, rng: np.random.Generator
+) -> tuple[int, int] | None:
+    """Random (meter, week start) whose week, with 1-interval margins, is free."""
+    free = [
+        (m, s)
+        for s in starts
+        for m in np.flatnonzero(~taken[:, max(s - 1, 0) : s + WEEK_INTERVALS + 1].any(axis=1))
+    ]
+    if not free:
+        return None
+    m, s = free[int(rng.integers(len(free)))]
+    return int(m), int(s)
+
+
 def _pick(cand_mask: np.ndarray, n: int, rng: np.random.Generator) -> np.ndarray:
     """Up to ``n`` distinct random flat indices where ``cand_mask`` is True."""
     cand = np.flatnonzero(cand_mask)
@@ -172,6 +201,19 @@ def inject_faults(
     if fmt != "meter-csv":
         counts["unit_w"] = counts["missing_unit"] = 0
     cell_labels: list[tuple[str, np.ndarray, list[str] | str]] = []
+
+    # --- clock offset: the whole week is the fault (its correlation with the neighbours)
+    starts = week_starts(ts_iso)
+    for _ in range(counts["clock_offset"]):
+        placed = _place_week(taken, starts, rng)
+        if placed is None:
+            continue
+        m, t0 = placed
+        sl = slice(t0, t0 + WEEK_INTERVALS)
+        values[m, sl] = np.roll(values[m, sl], CLOCK_OFFSET_INTERVALS)
+        taken[m, max(t0 - 1, 0) : t0 + WEEK_INTERVALS + 1] = True
+        cells = m * n_t + np.arange(t0, t0 + WEEK_INTERVALS)
+        cell_labels.append(("clock_offset", cells, f"late_hours={CLOCK_OFFSET_INTERVALS / 2:g}"))
 
     # --- runs
     for name, (lo, hi) in RUN_LENGTHS.items():

@@ -63,6 +63,7 @@ from wattlake.transforms.silver import (
     silver_rows,
 )
 from wattlake.transforms.users import typed_profiles
+from wattlake.transforms.vee import neighbours as nb
 from wattlake.transforms.vee.profile import get_profile
 from wattlake.transforms.vee.rules import FAULT_RULES, column
 from wattlake.warehouse.loader import load_warehouse
@@ -276,6 +277,9 @@ class Pipeline:
             vacant=vacant,
             released=self._released(),
         )
+        classified = self._neighbour_fault(
+            classified, None if write_from is None else (meters, context_from)
+        )
         accepted = accepted_readings(classified)
         if write_from is not None:
             # The reading before the context bounds a long gap into the new data.
@@ -354,6 +358,38 @@ class Pipeline:
         )
         res.seconds = time.perf_counter() - t0
         return res
+
+    def _neighbour_fault(
+        self, classified: ibis.Table, scope: tuple[list[str], dt.datetime] | None
+    ) -> ibis.Table:
+        """`classified` with the neighbourhood correlation fault (`vee.neighbours`), judged
+        on the weeks of its readings. An incremental run (`scope`: its meters and the start
+        of their context) takes the other meters' readings of those weeks from silver."""
+        users = self.engine.read(self.lake, tbl.SILVER_USERS)
+        pairs = nb.neighbour_pairs(self.engine.to_arrow(nb.meter_locations(users)), self.profile)
+        if pairs.num_rows == 0:
+            return nb.without_neighbour_fault(classified)
+        own = nb.usable(classified).select("meter_id", "ts", "kw")
+        others = own
+        if scope is not None:
+            meters, since = scope
+            week_before = ibis.literal((since - dt.timedelta(days=7)).replace(tzinfo=None))
+            for spec, rules in ((tbl.SILVER_READINGS, "flags"), (tbl.SILVER_QUARANTINE, "rules")):
+                t = self.engine.read(self.lake, spec)
+                t = t.mutate(ts=t.ts.cast(own.ts.type()))
+                t = t.filter(~t.meter_id.isin(meters) & (t.ts >= week_before) & t.kw.notnull())
+                if "provenance" in t.columns:
+                    t = t.filter(t.provenance != "estimated")
+                others = others.union(nb.usable_flagged(t, t[rules]).select("meter_id", "ts", "kw"))
+        own_h = self.engine.materialize(nb.binned_kw(own, self.profile))
+        others_h = (
+            own_h if others is own else self.engine.materialize(nb.binned_kw(others, self.profile))
+        )
+        pairs_t = self.engine.materialize(ibis.memtable(pairs))
+        weeks = self.engine.materialize(
+            nb.low_correlation_weeks(own_h, others_h, pairs_t, self.profile)
+        )
+        return nb.apply_neighbour_fault(classified, weeks, self.profile)
 
     def _alerts(self, gap_arrow: pa.Table, classified: ibis.Table) -> None:
         """Critical alert per extended gap, warning per meter fault run (idempotent)."""

@@ -56,7 +56,7 @@ def haversine_km(
     return 2 * EARTH_RADIUS_KM * a.sqrt().asin()
 
 
-def _latest_user_location(users: ir.Table) -> ir.Table:
+def latest_user_location(users: ir.Table) -> ir.Table:
     """`user_id → (latitude, longitude)` of the latest profile version that has one."""
     u = users.filter(users.latitude.notnull() & users.longitude.notnull())
     order = [ibis.desc(u.effective_date)] if "effective_date" in u.columns else []
@@ -81,7 +81,7 @@ def nearest_weather_location(
         `user_id`, `weather_latitude`, `weather_longitude`, `distance_km` — one row per user
         with a location (ties broken by the smaller latitude, then longitude).
     """
-    u = _latest_user_location(users)
+    u = latest_user_location(users)
     locs = weather_locations.select(
         weather_latitude=weather_locations.latitude, weather_longitude=weather_locations.longitude
     ).distinct()

@@ -59,6 +59,17 @@ class VeeProfile(BaseModel):
     overload_run_readings: int = Field(6, gt=0)
     low_cv_threshold: float = Field(0.01, gt=0)
     low_cv_days: int = Field(7, gt=1)
+    # Neighbourhood correlation, per meter and UTC week (Monday 00:00): Pearson correlation of
+    # the meter's mean kW per `neighbour_bin_minutes` with the mean of its `neighbour_count`
+    # nearest meters of the same channel (consumption or production) within
+    # `neighbour_max_km`; a period counts when at least `neighbour_min_present` neighbours
+    # have a reading in it, a week when such periods cover `neighbour_min_hours`.
+    neighbour_corr_min: float = Field(0.3, ge=-1, le=1)
+    neighbour_bin_minutes: int = Field(180, gt=0, le=1440)
+    neighbour_count: int = Field(8, gt=0)
+    neighbour_max_km: float = Field(25.0, gt=0)
+    neighbour_min_present: int = Field(3, gt=0)
+    neighbour_min_hours: int = Field(72, gt=2, le=168)
     deductions: Deductions = Deductions()
     grades: Grades = Grades()
     quarantine_below: int = 70
@@ -74,6 +85,8 @@ class VeeProfile(BaseModel):
             raise ValueError("grades must satisfy c <= b <= a <= 100")
         if self.interp_max_hours > self.missing_extended_hours:
             raise ValueError("interp_max_hours must not exceed missing_extended_hours")
+        if 1440 % self.neighbour_bin_minutes:
+            raise ValueError("neighbour_bin_minutes must divide a day (1440 minutes)")
         if self.peak_start_hour >= self.peak_end_hour:
             raise ValueError("peak_start_hour must be before peak_end_hour")
         return self

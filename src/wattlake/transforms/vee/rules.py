@@ -33,12 +33,18 @@ FLAG_RULES: dict[str, str] = {
     "fault_overload": "part of >= overload_run_readings consecutive readings above max_kw (-30)",
     "fault_low_variance": "coefficient of variation over low_cv_days days below "
     "low_cv_threshold (-30)",
+    "fault_neighbour_corr": "the meter's hourly kW over its UTC week correlates below "
+    "neighbour_corr_min with the mean of its nearest same-channel meters (-30)",
     "interpolated": "estimated by linear interpolation across a short gap (-10 per hour "
     "interpolated, i.e. -5 per half-hour reading)",
     "released": "released from quarantine by an operator (`wattlake quarantine release`)",
 }
 
-FAULT_RULES = ("fault_zero_run", "fault_stuck", "fault_overload", "fault_low_variance")
+# Faults found from one meter's readings (`silver.classify`), and the one that compares a
+# meter with its neighbours (`vee.neighbours`, after all meters are classified).
+METER_FAULT_RULES = ("fault_zero_run", "fault_stuck", "fault_overload", "fault_low_variance")
+NEIGHBOUR_RULE = "fault_neighbour_corr"
+FAULT_RULES = (*METER_FAULT_RULES, NEIGHBOUR_RULE)
 ROC_RULES = ("rate_of_change_spike", "rate_of_change_drop")
 
 ALL_RULES: dict[str, str] = {**REJECT_RULES, **FLAG_RULES}
