@@ -93,6 +93,24 @@ def test_neighbour_distance_is_great_circle_km() -> None:
     assert pairs["distance_km"].to_pylist() == pytest.approx([10.0, 10.0], abs=1e-6)
 
 
+@pytest.mark.parametrize(
+    ("rules", "kept"),
+    [
+        pytest.param("", True, id="no_rule"),
+        pytest.param("unit_converted", True, id="flag_rule"),
+        pytest.param("fault_neighbour_corr", True, id="own_rule_kept"),
+        pytest.param("fault_neighbour_corr,score_below_threshold", True, id="score_only"),
+        pytest.param("negative", False, id="rejected"),
+        pytest.param("rate_of_change_spike,fault_stuck", False, id="meter_fault_last"),
+        pytest.param("fault_zero_run,score_below_threshold", False, id="meter_fault_first"),
+        pytest.param("negative,released", False, id="released_rejected_row_left_out"),
+    ],
+)
+def test_usable_flagged(duck: Engine, rules: str, kept: bool) -> None:
+    t = duck.materialize(ibis.memtable({"rules": [rules]}))
+    assert duck.to_arrow(nb.usable_flagged(t, t.rules)).num_rows == int(kept)
+
+
 def _eval(engine: Engine, expr_of: Any, data: dict[str, list[Any]]) -> list[Any]:
     t = engine.materialize(ibis.memtable(data))
     return engine.to_arrow(t.select(v=expr_of(t)))["v"].to_pylist()

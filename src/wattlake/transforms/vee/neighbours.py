@@ -2,12 +2,14 @@
 
 GreenStream's fifth fault pattern (seeds/greenstream-architecture.md: "correlation with
 nearby meters < 0.3, atypical pattern, statistical review"). Per meter and UTC week
-(Monday 00:00 to Monday 00:00), the Pearson correlation of the meter's hourly mean kW with
-the hourly mean kW of its `neighbour_count` nearest meters of the same channel (a
-consumption meter is compared with consumption meters, a PV meter with PV meters) within
-`neighbour_max_km`. An hour counts when the meter and at least `neighbour_min_present`
-neighbours have a reading in it; a week is judged when it has `neighbour_min_hours` such
-hours and both series vary. Readings that another rule rejected or that are in a fault run
+(Monday 00:00 to Monday 00:00), the Pearson correlation of the meter's mean kW per period
+of `neighbour_bin_minutes` (3 h by default) with the mean kW of its `neighbour_count`
+nearest meters of the same channel (a consumption meter is compared with consumption
+meters, a PV meter with PV meters) within `neighbour_max_km`. A period counts when the meter
+and at least `neighbour_min_present` neighbours have a reading in it; a week is judged when
+such periods cover `neighbour_min_hours` and both series vary. 3-hour periods rather than
+hours: households whose evening peak comes early or late are less often mistaken for faults
+(see docs/DATA_DICTIONARY.md). Readings that another rule rejected or that are in a fault run
 of their own meter (zero, stuck, overload, low variance) are left out of both series.
 
 Unlike the other rules this one compares meters, so it runs after every meter is classified
@@ -136,10 +138,11 @@ def binned_kw(t: ir.Table, profile: VeeProfile) -> ir.Table:
 def weekly_correlation(
     own: ir.Table, others: ir.Table, pairs: ir.Table, profile: VeeProfile
 ) -> ir.Table:
-    """`meter_id, _week, corr, n_hours` for the meters of `own` (`hourly_kw`): the Pearson
-    correlation over the week's hours of the meter's kW with the mean kW of its neighbours
-    (`pairs`, their hours from `others`) present in the hour, over the hours with at least
-    `neighbour_min_present` of them. `corr` is NULL when either series is constant."""
+    """`meter_id, _week, n_bins, corr` for the meters of `own` (`binned_kw`): the Pearson
+    correlation over the week's periods of the meter's kW with the mean kW of its neighbours
+    (`pairs`, their periods from `others`) present in the period, over the `n_bins` periods
+    with at least `neighbour_min_present` of them. `corr` is NULL when either series is
+    constant."""
     o = others.rename(_nid="meter_id", _nkw="kw", _nbin="_bin")
     p = pairs.select(_pm="meter_id", _pn="neighbour_id")
     ref = p.join(o, p._pn == o._nid)
@@ -169,8 +172,8 @@ def weekly_correlation(
 def low_correlation_weeks(
     own: ir.Table, others: ir.Table, pairs: ir.Table, profile: VeeProfile
 ) -> ir.Table:
-    """`meter_id, _week, corr, n_hours` of the weeks with enough hours whose correlation
-    (`weekly_correlation`) is below `neighbour_corr_min`: the fault."""
+    """`weekly_correlation` rows of the weeks whose periods cover `neighbour_min_hours` and
+    whose correlation is below `neighbour_corr_min`: the fault."""
     c = weekly_correlation(own, others, pairs, profile)
     min_bins = profile.neighbour_min_hours * 60 // profile.neighbour_bin_minutes
     return c.filter(
