@@ -827,16 +827,31 @@ class Lake:
             partition_by=list(spec.partition_by) or None,
         )
 
-    def replace_where(self, spec: TableSpec, data: pa.Table, predicate: str | None) -> None:
+    def replace_where(
+        self, spec: TableSpec, data: pa.Table | pa.RecordBatchReader, predicate: str | None
+    ) -> None:
         """Atomically delete the rows matching `predicate` and write `data` (one commit).
 
         With `predicate=None` the whole table is overwritten. Every row of `data` must
-        satisfy the predicate.
+        satisfy the predicate. A `RecordBatchReader` is streamed (conformed batch by batch),
+        so the rows never need to fit in memory at once.
         """
         self.ensure(spec)
+        if isinstance(data, pa.RecordBatchReader):
+            source = data
+            data = pa.RecordBatchReader.from_batches(
+                spec.arrow_schema,
+                (
+                    b
+                    for batch in source
+                    for b in conform(pa.Table.from_batches([batch]), spec).to_batches()
+                ),
+            )
+        else:
+            data = conform(data, spec)
         write_deltalake(
             str(self.path(spec)),
-            conform(data, spec),
+            data,
             mode="overwrite",
             predicate=predicate,
             partition_by=list(spec.partition_by) or None,

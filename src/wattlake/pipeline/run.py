@@ -15,7 +15,7 @@ from __future__ import annotations
 import datetime as dt
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
 import ibis
@@ -88,6 +88,30 @@ class RunSummary:
 
     def step(self, name: str) -> StepResult | None:
         return next((s for s in self.steps if s.step == name), None)
+
+
+class _Counted:
+    """Rows of `exprs` (engine tables in `spec`'s layout) as one stream of record batches,
+    counted on the way: `rows`, `new` (of `pending` batches), `estimated`."""
+
+    BATCH_ROWS = 500_000
+
+    def __init__(self, exprs: list[ibis.Table], spec: tbl.TableSpec, pending: list[str]) -> None:
+        self.exprs, self.spec, self.pending = exprs, spec, pa.array(pending, pa.string())
+        self.rows = self.new = self.estimated = 0
+
+    def _batches(self) -> Iterator[pa.RecordBatch]:
+        for expr in self.exprs:
+            for raw in expr.to_pyarrow_batches(chunk_size=self.BATCH_ROWS):
+                batch = tbl.conform(pa.Table.from_batches([raw]), self.spec)
+                self.rows += batch.num_rows
+                self.new += int(pc.sum(pc.is_in(batch["_batch_id"], self.pending)).as_py() or 0)
+                self.estimated += int(pc.sum(batch["is_estimated"]).as_py() or 0)
+                yield from batch.to_batches()
+
+    def reader(self) -> pa.RecordBatchReader:
+        """The stream; the counts are complete once it is consumed."""
+        return pa.RecordBatchReader.from_batches(self.spec.arrow_schema, self._batches())
 
 
 def _iso(ts: dt.datetime) -> str:
@@ -316,13 +340,8 @@ class Pipeline:
         if write_from is not None:
             estimates = estimates.filter(estimates.ts >= wf)
 
-        silver = pa.concat_tables(
-            [
-                tbl.conform(
-                    self.engine.to_arrow(silver_rows(classified, self.run_id)), tbl.SILVER_READINGS
-                ),
-                tbl.conform(self.engine.to_arrow(estimates), tbl.SILVER_READINGS),
-            ]
+        silver = _Counted(
+            [silver_rows(classified, self.run_id), estimates], tbl.SILVER_READINGS, pending
         )
         quarantine = self.engine.to_arrow(quarantine_rows(classified, self.run_id))
         gap_arrow = self.engine.to_arrow(gap_rows)
@@ -335,24 +354,22 @@ class Pipeline:
             silver_pred = window
             quarantine_pred = f"({window}) OR _batch_id IN {sql_in(pending)}"
             gaps_pred = f"meter_id IN {sql_in(meters)} AND next_ts >= '{_iso(write_from)}'"
-        self.lake.replace_where(tbl.SILVER_READINGS, silver, silver_pred)
+        self.lake.replace_where(tbl.SILVER_READINGS, silver.reader(), silver_pred)
         self.lake.replace_where(tbl.SILVER_QUARANTINE, quarantine, quarantine_pred)
         self.lake.replace_where(tbl.SILVER_GAPS, gap_arrow, gaps_pred)
         self._alerts(gap_arrow, classified)
         _checkpoint(self.lake, "silver", pending, self.run_id, replace=self.rebuild)
 
-        is_new = pc.is_in(silver["_batch_id"], pa.array(pending))
-        new_rows = int(pc.sum(is_new).as_py() or 0)
         new_q = int(pc.sum(pc.is_in(quarantine["_batch_id"], pa.array(pending))).as_py() or 0)
-        n_est = int(pc.sum(silver["is_estimated"]).as_py() or 0)
-        res.rows_in = new_rows + new_q
-        res.rows_out = silver.num_rows
+        n_est = silver.estimated
+        res.rows_in = silver.new + new_q
+        res.rows_out = silver.rows
         res.rows_quarantined = quarantine.num_rows
         what = "all batches (rebuild)" if self.rebuild else f"{len(pending)} new batch(es)"
         res.message = (
             f"{what}, {len(meters)} meter(s)"
             + (f" from {since:%Y-%m-%d %H:%M}" if since else "")
-            + f"; rewrote {silver.num_rows} silver ({n_est} estimated) + "
+            + f"; rewrote {silver.rows} silver ({n_est} estimated) + "
             f"{quarantine.num_rows} quarantine rows, {gap_arrow.num_rows} gaps; registry "
             + ("off (none loaded)" if registry is None else f"on ({len(registry)} meters)")
         )
