@@ -109,6 +109,13 @@ def silver_bad_grade(home: Path) -> str:
     return "BADGRADE"
 
 
+def silver_bad_tier(home: Path) -> str:
+    row = _first(Lake(home), tbl.SILVER_READINGS)
+    row.update(meter_id="BADTIER", quality_score=75, quality_grade="B", quality_tier="premium")
+    _append(home, tbl.SILVER_READINGS, row)
+    return "BADTIER"
+
+
 def silver_bad_score(home: Path) -> str:
     row = _first(Lake(home), tbl.SILVER_READINGS)
     row.update(meter_id="BADSCORE", quality_score=140, quality_grade="A")
@@ -400,6 +407,7 @@ CASES: list[tuple[str, Corrupt]] = [
     ("silver.readings.kwh_range", silver_kwh_out_of_range),
     ("silver.readings.not_null_keys", silver_null_kwh),
     ("silver.readings.grade_consistent", silver_bad_grade),
+    ("silver.readings.tier_consistent", silver_bad_tier),
     ("silver.readings.score_range", silver_bad_score),
     ("silver.readings.kw_consistent", silver_bad_kw),
     ("silver.readings.mean_daily_kwh", silver_huge_meter),

@@ -108,6 +108,7 @@ SILVER_READINGS = _spec(
         ("value_raw", pa.string()),
         ("quality_score", pa.int32()),
         ("quality_grade", pa.string()),
+        ("quality_tier", pa.string()),
         ("flags", pa.string()),
         ("is_estimated", pa.bool_()),
         ("provenance", pa.string()),

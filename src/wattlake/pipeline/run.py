@@ -341,7 +341,9 @@ class Pipeline:
             estimates = estimates.filter(estimates.ts >= wf)
 
         silver = _Counted(
-            [silver_rows(classified, self.run_id), estimates], tbl.SILVER_READINGS, pending
+            [silver_rows(classified, self.run_id, self.profile), estimates],
+            tbl.SILVER_READINGS,
+            pending,
         )
         quarantine = self.engine.to_arrow(quarantine_rows(classified, self.run_id))
         gap_arrow = self.engine.to_arrow(gap_rows)

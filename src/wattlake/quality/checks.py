@@ -146,8 +146,11 @@ def _grade_case(g: Grades) -> str:
     )
 
 
-def build_checks(grades: Grades | None = None, quarantine_below: int = 70) -> list[Check]:
-    """Every check, in layer order. `grades` / `quarantine_below` come from the VEE profile."""
+def build_checks(
+    grades: Grades | None = None, quarantine_below: int = 70, ml_min_score: int = 90
+) -> list[Check]:
+    """Every check, in layer order. `grades`, `quarantine_below` and `ml_min_score` come
+    from the VEE profile."""
     g = grades or Grades()
     fh = FRESHNESS_HOURS
     flow = "gold.energy_flow_hourly"
@@ -269,6 +272,21 @@ def build_checks(grades: Grades | None = None, quarantine_below: int = 70) -> li
                        || coalesce(quality_grade, 'NULL') AS k
                 FROM silver.meter_readings
                 WHERE quality_grade IS DISTINCT FROM ({_grade_case(g)})""",
+            ("silver.meter_readings",),
+        ),
+        Check(
+            "silver.readings.tier_consistent",
+            "silver",
+            "error",
+            f"quality_tier matches the score (premium ≥ {ml_min_score}, standard ≥ "
+            f"{quarantine_below}, below_threshold otherwise)",
+            f"""SELECT meter_id || '|' || CAST(ts AS VARCHAR) || ' ' || quality_score || '→'
+                       || coalesce(quality_tier, 'NULL') AS k
+                FROM silver.meter_readings
+                WHERE quality_tier IS DISTINCT FROM (
+                    CASE WHEN quality_score >= {ml_min_score} THEN 'premium'
+                         WHEN quality_score >= {quarantine_below} THEN 'standard'
+                         ELSE 'below_threshold' END)""",
             ("silver.meter_readings",),
         ),
         Check(

@@ -154,7 +154,9 @@ def run_checks(
     if checks is None:
         prof = get_profile(profile)
         checks = (
-            CHECKS if profile == "greenstream" else build_checks(prof.grades, prof.quarantine_below)
+            CHECKS
+            if profile == "greenstream"
+            else build_checks(prof.grades, prof.quarantine_below, prof.ml_min_score)
         )
     wanted = set(layers) if layers is not None else set(LAYERS)
     unknown = wanted - set(LAYERS)

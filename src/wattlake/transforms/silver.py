@@ -24,7 +24,7 @@ from wattlake.transforms.vee.cadence import add_cadence, cadence_from_steps, int
 from wattlake.transforms.vee.gaps import find_gaps, interpolate
 from wattlake.transforms.vee.profile import VeeProfile
 from wattlake.transforms.vee.rules import SCORE_RULE, column
-from wattlake.transforms.vee.scoring import score
+from wattlake.transforms.vee.scoring import quality_tier, score
 from wattlake.transforms.vee.units import standardise_units, unit_kind
 
 if TYPE_CHECKING:
@@ -310,7 +310,9 @@ def classify_all(
     return out
 
 
-def _silver_select(t: ir.Table, run_id: str, provenance: ir.StringValue) -> ir.Table:
+def _silver_select(
+    t: ir.Table, run_id: str, provenance: ir.StringValue, profile: VeeProfile
+) -> ir.Table:
     return t.select(
         meter_id=t.meter_id,
         ts=t.ts,
@@ -322,6 +324,7 @@ def _silver_select(t: ir.Table, run_id: str, provenance: ir.StringValue) -> ir.T
         value_raw=t.value,
         quality_score=t.quality_score,
         quality_grade=t.quality_grade,
+        quality_tier=quality_tier(t.quality_score, profile),
         flags=t.flags,
         is_estimated=provenance == "estimated",
         provenance=provenance,
@@ -339,11 +342,11 @@ def _silver_select(t: ir.Table, run_id: str, provenance: ir.StringValue) -> ir.T
     )
 
 
-def silver_rows(classified: ir.Table, run_id: str) -> ir.Table:
+def silver_rows(classified: ir.Table, run_id: str, profile: VeeProfile) -> ir.Table:
     """Accepted readings in the `silver.meter_readings` layout (`actual` or `edited`)."""
     t = classified.filter(~classified.quarantined)
     edited = t[column("released")] if column("released") in t.columns else ibis.literal(False)
-    return _silver_select(t, run_id, ibis.ifelse(edited, "edited", "actual"))
+    return _silver_select(t, run_id, ibis.ifelse(edited, "edited", "actual"), profile)
 
 
 def quarantine_rows(classified: ir.Table, run_id: str) -> ir.Table:
@@ -399,4 +402,4 @@ def estimated_rows(
         _batch_id=ibis.null("string"),
         _ingested_at=ibis.null("timestamp"),
     )
-    return _silver_select(e, run_id, ibis.literal("estimated"))
+    return _silver_select(e, run_id, ibis.literal("estimated"), profile)

@@ -74,3 +74,14 @@ def score(t: ir.Table, profile: VeeProfile) -> ir.Table:
         rejected=rejected,
         quarantined=(rejected | (s < profile.quarantine_below)) & ~released,
     )
+
+
+def quality_tier(s: ir.IntegerValue, profile: VeeProfile) -> ir.StringValue:
+    """What a reading of score `s` may be used for (greenstream-architecture.md, "Usage"):
+    `premium` (>= `ml_min_score`: ML training), `standard` (>= `quarantine_below`:
+    analytics), `below_threshold` (only an operator release or an estimate gets here)."""
+    return ibis.cases(
+        (s >= profile.ml_min_score, "premium"),
+        (s >= profile.quarantine_below, "standard"),
+        else_="below_threshold",
+    )
