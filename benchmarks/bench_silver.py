@@ -303,15 +303,22 @@ def run_worker(
             table = eng.con.create_table("bronze", load(), temp=True)
         res["load_s"] = time.perf_counter() - t0
         res["source"] = duck.get("source", "memory")
+        res["drain"] = duck.get("drain", "table")
         res["rss_before_mib"] = peak_rss_mib()
 
+        def batches(part: Any) -> Any:
+            """A chunk's result as Arrow record batches (see `--drain`)."""
+            if duck.get("drain") == "stream":
+                return part.to_pyarrow_batches(chunk_size=1_000_000)
+            return eng.to_arrow(part).to_batches(max_chunksize=1_000_000)
+
         def run() -> tuple[dict[str, Any], int]:
-            # The result of each chunk of meters as Arrow record batches, checked, then
-            # dropped (a Spark job writing to the noop sink is the same): memory is bounded
-            # by the chunk size, not the input size.
+            # The result of each chunk of meters in Arrow, checked, then dropped (a Spark
+            # job writing to the noop sink is the same): memory is bounded by the chunk
+            # size, not the input size.
             total, chunks = None, 0
             for part in classify_chunks(eng, table, profile, holidays):
-                for batch in part.to_pyarrow_batches(chunk_size=1_000_000):
+                for batch in batches(part):
                     stats = stats_arrow(pa.Table.from_batches([batch]))
                     total = add_stats(total, stats)
                 chunks += 1
@@ -392,7 +399,7 @@ def spawn(engine: str, bronze: Path, cap: int | None, args: argparse.Namespace) 
         cmd += ["--spark-driver-memory", args.spark_driver_memory]
     if cap is not None:
         cmd += ["--rows-cap", str(cap)]
-    cmd += ["--duckdb-source", args.duckdb_source]
+    cmd += ["--duckdb-source", args.duckdb_source, "--drain", args.drain]
     for flag in ("duckdb_threads", "duckdb_memory_limit", "chunk_readings"):
         if getattr(args, flag) is not None:
             cmd += ["--" + flag.replace("_", "-"), str(getattr(args, flag))]
@@ -428,7 +435,10 @@ def report(results: list[dict[str, Any]], command: str, bronze_rows: int, bronze
         notes = []
         notes.append(f"load avg {r['loadavg_start']:.1f}→{r['loadavg_end']:.1f}")
         if r["engine"] == "duckdb":
-            notes.append(f"source {r.get('source', 'memory')}, {r.get('chunks', 1)} chunk(s)")
+            notes.append(
+                f"source {r.get('source', 'memory')}, {r.get('chunks', 1)} chunk(s), "
+                f"drain {r.get('drain', 'stream')}"
+            )
         if r.get("cpu_s"):
             notes.append(f"process CPU {r['cpu_s']:.1f} s")
         if r["engine"] == "spark":
@@ -520,6 +530,16 @@ def main() -> None:
         help="DuckDB reads bronze from a table loaded in memory (untimed) or scans the "
         "Parquet file as the pipeline scans Delta (nothing held in memory)",
     )
+    parser.add_argument(
+        "--drain",
+        choices=("table", "stream"),
+        default="table",
+        help="DuckDB: fetch each chunk's result as one Arrow table with the engine's "
+        "`to_arrow` (converted in parallel, as the pipeline fetches results), or stream it "
+        "with Ibis `to_pyarrow_batches` (DuckDB first collects the whole chunk, then converts "
+        "it on one thread: slower, and no less memory); README figures "
+        "taken before `--drain` existed used `stream`",
+    )
     parser.add_argument("--duckdb-threads", type=int, default=None)
     parser.add_argument("--duckdb-memory-limit", default=None, help="e.g. 3GB")
     parser.add_argument(
@@ -543,6 +563,7 @@ def main() -> None:
     if args.worker:
         duck = {
             "source": args.duckdb_source,
+            "drain": args.drain,
             "threads": args.duckdb_threads,
             "memory_limit": args.duckdb_memory_limit,
             "chunk_readings": args.chunk_readings,

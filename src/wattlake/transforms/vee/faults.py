@@ -74,12 +74,34 @@ def run_end_flags(nb: ir.Table, profile: VeeProfile) -> dict[str, ir.BooleanValu
     one). Single-reading runs (start and end) are left out.
     """
     cols = {}
-    for kind, member in _members(nb.kw, profile).items():
-        back = (nb._adj_prev & _continues(kind, nb.kw, nb._prev_kw, profile)).fill_null(False)
-        ahead = (nb._adj_next & _continues(kind, nb.kw, nb._next_kw, profile)).fill_null(False)
+    for kind, (member, back, ahead) in _run_links(nb, profile).items():
         cols[f"_s{kind}"] = member & ~back & ahead
         cols[f"_e{kind}"] = member & back & ~ahead
     return cols
+
+
+def at_run_end(nb: ir.Table, profile: VeeProfile) -> ir.BooleanValue:
+    """True exactly where one of the `run_end_flags` columns is (NULL or false elsewhere):
+    a member of a kind linked to only one of its neighbours. Cheaper to evaluate as a
+    filter than the six flags."""
+    out = ibis.literal(False)
+    for member, back, ahead in _run_links(nb, profile).values():
+        out = out | (member & (back != ahead))
+    return out
+
+
+def _run_links(
+    nb: ir.Table, profile: VeeProfile
+) -> dict[int, tuple[ir.BooleanValue, ir.BooleanValue, ir.BooleanValue]]:
+    """Per kind: (member, back, ahead) — whether the reading is of the kind, whether the
+    previous reading is adjacent and continues its run, whether the next one does (never
+    NULL)."""
+    links = {}
+    for kind, member in _members(nb.kw, profile).items():
+        back = (nb._adj_prev & _continues(kind, nb.kw, nb._prev_kw, profile)).fill_null(False)
+        ahead = (nb._adj_next & _continues(kind, nb.kw, nb._next_kw, profile)).fill_null(False)
+        links[kind] = (member, back, ahead)
+    return links
 
 
 def run_ends(marked: ir.Table) -> ir.Table:
