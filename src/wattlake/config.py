@@ -48,6 +48,9 @@ class Settings(BaseSettings):
     # reads another lookback before that as context.
     lookback_hours: int = 192
     spark_master: str = "local[2]"
+    # DuckDB's working-memory cap (e.g. "3GB"); beyond it DuckDB spills to <home>/tmp/duckdb.
+    # None: DuckDB's default (80 % of RAM).
+    duckdb_memory_limit: str | None = None
     # New alerts are POSTed as JSON here too (`WATTLAKE_ALERT_WEBHOOK_URL`); always logged.
     alert_webhook_url: str | None = None
     # P2P market (gold): clearing mechanism, network fee on traded energy (EUR per kWh),

@@ -19,6 +19,7 @@ import ibis
 import ibis.expr.types as ir
 import pyarrow as pa
 
+from wattlake.config import Settings
 from wattlake.errors import WattlakeError
 from wattlake.lake.tables import Lake, TableSpec, conform
 
@@ -265,9 +266,33 @@ def _spark_schema(table: pa.Table) -> Any:
     return st.StructType(fields)
 
 
-def make_engine(name: str, spark_master: str = "local[2]") -> Engine:
+def make_engine(
+    name: str,
+    spark_master: str = "local[2]",
+    *,
+    memory_limit: str | None = None,
+    temp_directory: Path | None = None,
+) -> Engine:
+    """The named engine. DuckDB only: `memory_limit` caps its working memory (e.g. "3GB";
+    None: DuckDB's default, 80 % of RAM) and `temp_directory` is where it spills beyond
+    that (default: `.tmp` in the working directory)."""
     if name == "duckdb":
-        return DuckDBEngine()
+        eng = DuckDBEngine(memory_limit=memory_limit)
+        if temp_directory is not None:
+            temp_directory.mkdir(parents=True, exist_ok=True)
+            path = str(temp_directory).replace("'", "''")
+            eng.con.raw_sql(f"SET temp_directory = '{path}'")
+        return eng
     if name == "spark":
         return SparkEngine(spark_master)
     raise WattlakeError(f"unknown engine '{name}' (known: duckdb, spark)")
+
+
+def engine_for(settings: Settings) -> Engine:
+    """The engine a command uses with `settings`: DuckDB spills to `<home>/tmp/duckdb`."""
+    return make_engine(
+        settings.engine,
+        settings.spark_master,
+        memory_limit=settings.duckdb_memory_limit,
+        temp_directory=settings.home / "tmp" / "duckdb",
+    )

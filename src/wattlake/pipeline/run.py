@@ -23,7 +23,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from wattlake.config import Settings
-from wattlake.engine import Engine, make_engine
+from wattlake.engine import Engine, engine_for
 from wattlake.errors import PipelineError, WattlakeError
 from wattlake.lake import tables as tbl
 from wattlake.lake.tables import Lake, sql_in
@@ -170,7 +170,7 @@ class Pipeline:
         self.rebuild = rebuild
         self.force = force
         self.lake = Lake(settings.home)
-        self.engine = engine or make_engine(settings.engine, settings.spark_master)
+        self.engine = engine or engine_for(settings)
         self.profile = get_profile(profile or settings.profile)
         self.run_id = "run-" + uuid.uuid4().hex[:12]
         self.summary = RunSummary(self.run_id, self.engine.name, self.profile.name)

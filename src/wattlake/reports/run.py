@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import pyarrow as pa
 
 from wattlake.config import Settings
-from wattlake.engine import Engine, make_engine
+from wattlake.engine import Engine, engine_for
 from wattlake.errors import InputError
 from wattlake.lake import tables as tbl
 from wattlake.lake.tables import Lake, TableSpec
@@ -131,7 +131,7 @@ def run_report(
             + (" (or give --all-meters)" if name == "half-hourly" else "")
         )
     own = engine is None
-    eng = engine or make_engine(settings.engine, settings.spark_master)
+    eng = engine or engine_for(settings)
     try:
         rows = compute_report(eng, lake, name, start, end, all_meters=all_meters)
     finally:
