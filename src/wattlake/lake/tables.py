@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pyarrow as pa
 from deltalake import DeltaTable, write_deltalake
+from deltalake import Field as DeltaField
 from deltalake.exceptions import TableNotFoundError
 
 UTC_TS = pa.timestamp("us", tz="UTC")
@@ -788,7 +789,8 @@ class Lake:
         return (self.path(spec) / "_delta_log").is_dir()
 
     def ensure(self, spec: TableSpec) -> DeltaTable:
-        """Create the table empty if it does not exist yet."""
+        """Create the table empty if it does not exist yet; add the columns a newer
+        version of `spec` has and the stored table lacks (NULL in existing rows)."""
         if not self.exists(spec):
             self.path(spec).mkdir(parents=True, exist_ok=True)
             write_deltalake(
@@ -797,7 +799,13 @@ class Lake:
                 partition_by=list(spec.partition_by) or None,
                 mode="ignore",
             )
-        return DeltaTable(str(self.path(spec)))
+        dt = DeltaTable(str(self.path(spec)))
+        have = {f.name for f in dt.schema().fields}
+        missing = [f for f in spec.arrow_schema if f.name not in have]
+        if missing:
+            dt.alter.add_columns([DeltaField.from_arrow(f.with_nullable(True)) for f in missing])
+            dt = DeltaTable(str(self.path(spec)))
+        return dt
 
     def table(self, spec: TableSpec) -> DeltaTable | None:
         try:
