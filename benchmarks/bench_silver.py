@@ -403,7 +403,10 @@ def spawn(engine: str, bronze: Path, cap: int | None, args: argparse.Namespace) 
     for flag in ("duckdb_threads", "duckdb_memory_limit", "chunk_readings"):
         if getattr(args, flag) is not None:
             cmd += ["--" + flag.replace("_", "-"), str(getattr(args, flag))]
-    env = {**os.environ, "PYTHONPATH": str(Path(__file__).parent)}
+    # The benchmarks directory first, then the caller's path (so that PYTHONPATH=<tree>/src
+    # measures that tree's wattlake rather than the installed one).
+    path = [str(Path(__file__).parent), os.environ.get("PYTHONPATH", "")]
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in path if p)}
     proc = subprocess.run(cmd, env=env, capture_output=True, text=True)
     try:
         if proc.returncode != 0:

@@ -20,7 +20,12 @@ from wattlake.transforms.calendar import add_calendar
 from wattlake.transforms.parse import parse_number, parse_timestamp_utc, strip_fast
 from wattlake.transforms.vee import faults as f
 from wattlake.transforms.vee import validation as v
-from wattlake.transforms.vee.cadence import add_cadence, cadence_from_steps, interval_steps
+from wattlake.transforms.vee.cadence import (
+    add_meter_key,
+    cadence_from_steps,
+    interval_steps,
+    meter_keys,
+)
 from wattlake.transforms.vee.gaps import find_gaps, interpolate
 from wattlake.transforms.vee.profile import VeeProfile
 from wattlake.transforms.vee.rules import SCORE_RULE, column
@@ -69,7 +74,7 @@ def known_meter(t: ir.Table, registry: list[str] | None) -> ir.Table:
 
 def row_rules(
     t: ir.Table,
-    cadence: ir.Table,
+    keys: ir.Table,
     arrivals: ir.Table,
     profile: VeeProfile,
     registry: list[str] | None,
@@ -77,8 +82,8 @@ def row_rules(
 ) -> ir.Table:
     """The rules that look at one reading (and its meter's cadence, its load's arrival
     time): units, parse checks, registry, physical limits, timestamp sanity; plus `_cand`
-    (can settle its interval)."""
-    t = v.add_arrival(add_cadence(t, profile, cadence), arrivals)
+    (can settle its interval) and the meter's key `_mk` (`cadence.meter_keys`)."""
+    t = v.add_arrival(add_meter_key(t, profile, keys), arrivals)
     t = standardise_units(t, profile)
     t = v.check_parsed(t, profile)
     t = known_meter(t, registry)
@@ -100,7 +105,8 @@ def interval_flags(
 ) -> ir.Table:
     """`meter_id, ts` → `_zero`, `_stuck`, `_over` (in a long run of that kind), `_spike`,
     `_drop` (rate of change), only for intervals where one of them holds, from measured
-    readings `m` (`meter_id`, `ts`, `kw`, `_ok`, `_sec`, `_step`).
+    readings `m` (`meter_id`, `ts`, `kw`, `_ok`, `_sec`, `_step`; `meter_id` may be any
+    unique key of the meter, such as `_mk`).
 
     One ordered pass over `m` finds the run ends and the rate of change of readings that
     follow a reading within physical limits; the few that follow one out of range look
@@ -148,11 +154,14 @@ def fault_columns(
 ) -> ir.Table:
     """The fault and rate-of-change rule columns from `interval_flags` and
     `faults.low_variance_days`: faults on measured readings, low variance and rate of change
-    on those also within physical limits; meters in `vacant` are exempt from zero runs."""
+    on those also within physical limits; meters in `vacant` are exempt from zero runs.
+
+    `flags` and `low_days` name meters by their key (`meter_id` holds `_mk` of `t`, see
+    `cadence.meter_keys`); measured readings always have one. `_mk` is dropped."""
     fl = flags.rename(_f_meter="meter_id", _f_ts="ts")
-    j = t.left_join(fl, [t.meter_id.identical_to(fl._f_meter), t.ts == fl._f_ts])
+    j = t.left_join(fl, [t._mk == fl._f_meter, t.ts == fl._f_ts])
     lv = low_days.rename(_lv_meter="meter_id", _lv_day="_day").mutate(_lv=ibis.literal(True))
-    j = j.left_join(lv, [j.meter_id.identical_to(lv._lv_meter), f.utc_day(j.ts) == lv._lv_day])
+    j = j.left_join(lv, [j._mk == lv._lv_meter, f.utc_day(j.ts) == lv._lv_day])
     member = f.members(j, profile)
     single = f.single_reading_faults(j, profile)
     run = {k: j._measured & member[k] & (single[k] | j[k].fill_null(False)) for k in member}
@@ -177,6 +186,7 @@ def fault_columns(
         "_lv",
         "_measured",
         "_ok",
+        "_mk",
     )
 
 
@@ -208,17 +218,19 @@ def classify(
     keep = checkpoint or (lambda x: x)
     parsed = keep(parse_bronze(bronze))
     steps = keep(interval_steps(parsed, profile))
-    cadence = keep(cadence_from_steps(steps))
+    keys = keep(meter_keys(steps, cadence_from_steps(steps)))
     arrivals = keep(v.arrival_times(parsed))
 
     def rules(t: ir.Table) -> ir.Table:
-        return row_rules(t, cadence, arrivals, profile, registry, live)
+        return row_rules(t, keys, arrivals, profile, registry, live)
 
     # Duplicates: only readings of intervals with more than one reading need ordering.
     later = keep(v.later_readings(rules(v.in_repeated_intervals(parsed, steps))))
     t = measured(rules(parsed), later)
-    m = t.filter(t._measured).select("meter_id", "ts", "kw", "interval_minutes", "_ok")
-    m = keep(f.with_seconds(m))
+    # Measured readings by meter key: an integer sorts, groups and joins faster than the id.
+    m = t.filter(t._measured)
+    m = m.select("ts", "kw", "interval_minutes", "_ok", meter_id=m._mk)
+    m = keep(f.with_seconds(m).drop("interval_minutes"))
     flags = interval_flags(m, profile, keep)
     low_days = f.low_variance_days(m.filter(m._ok), profile)
     t = fault_columns(t, flags, low_days, profile, vacant)
