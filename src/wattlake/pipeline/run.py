@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 import ibis
 import pyarrow as pa
 import pyarrow.compute as pc
+from ibis.expr.datatypes import DataType
 
 from wattlake.config import Settings
 from wattlake.engine import Engine, engine_for
@@ -389,26 +390,34 @@ class Pipeline:
         if pairs.num_rows == 0:
             return nb.without_neighbour_fault(classified)
         own = nb.usable(classified).select("meter_id", "ts", "kw")
-        others = own
-        if scope is not None:
-            meters, since = scope
-            week_before = ibis.literal((since - dt.timedelta(days=7)).replace(tzinfo=None))
-            for spec, rules in ((tbl.SILVER_READINGS, "flags"), (tbl.SILVER_QUARANTINE, "rules")):
-                t = self.engine.read(self.lake, spec)
-                t = t.mutate(ts=t.ts.cast(own.ts.type()))
-                t = t.filter(~t.meter_id.isin(meters) & (t.ts >= week_before) & t.kw.notnull())
-                if "provenance" in t.columns:
-                    t = t.filter(t.provenance != "estimated")
-                others = others.union(nb.usable_flagged(t, t[rules]).select("meter_id", "ts", "kw"))
         own_h = self.engine.materialize(nb.binned_kw(own, self.profile))
-        others_h = (
-            own_h if others is own else self.engine.materialize(nb.binned_kw(others, self.profile))
-        )
+        others_h = own_h
+        if scope is not None:
+            # The other meters' periods: theirs alone, so binning them apart is the same.
+            history = self._neighbour_history(*scope, own.ts.type())
+            others_h = self.engine.materialize(own_h.union(nb.binned_kw(history, self.profile)))
         pairs_t = self.engine.materialize(ibis.memtable(pairs))
         weeks = self.engine.materialize(
             nb.low_correlation_weeks(own_h, others_h, pairs_t, self.profile)
         )
         return nb.apply_neighbour_fault(classified, weeks, self.profile)
+
+    def _neighbour_history(
+        self, meters: list[str], since: dt.datetime, ts_type: DataType
+    ) -> ibis.Table:
+        """`meter_id, ts, kw` of the stored readings of meters other than `meters` from the
+        week before `since` on, that `neighbours.usable` would keep (silver, not estimated,
+        and quarantine)."""
+        week_before = ibis.literal((since - dt.timedelta(days=7)).replace(tzinfo=None))
+        parts = []
+        for spec, rules in ((tbl.SILVER_READINGS, "flags"), (tbl.SILVER_QUARANTINE, "rules")):
+            t = self.engine.read(self.lake, spec)
+            t = t.mutate(ts=t.ts.cast(ts_type))
+            t = t.filter(~t.meter_id.isin(meters) & (t.ts >= week_before) & t.kw.notnull())
+            if "provenance" in t.columns:
+                t = t.filter(t.provenance != "estimated")
+            parts.append(nb.usable_flagged(t, t[rules]).select("meter_id", "ts", "kw"))
+        return ibis.union(*parts)
 
     def _alerts(self, gap_arrow: pa.Table, classified: ibis.Table) -> None:
         """Critical alert per extended gap, warning per meter fault run (idempotent)."""
