@@ -758,7 +758,10 @@ ALL_TABLES: tuple[TableSpec, ...] = (
 
 
 def conform(data: pa.Table, spec: TableSpec) -> pa.Table:
-    """Select and cast `data` to the table's schema (missing nullable columns become null)."""
+    """Select and cast `data` to the table's schema (missing nullable columns become null);
+    `data` itself when it already has that schema."""
+    if data.schema == spec.arrow_schema:
+        return data
     cols = []
     for name, typ in spec.columns:
         if name in data.column_names:
