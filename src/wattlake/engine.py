@@ -157,6 +157,7 @@ class DuckDBEngine(Engine):
         threads: int | None = None,
         memory_limit: str | None = None,
         chunk_readings: int | None = None,
+        temp_directory: Path | None = None,
     ) -> None:
         self.con = ibis.duckdb.connect()
         self.con.raw_sql("SET TimeZone = 'UTC'")
@@ -164,6 +165,10 @@ class DuckDBEngine(Engine):
             self.con.raw_sql(f"SET threads = {int(threads)}")
         if memory_limit:
             self.con.raw_sql(f"SET memory_limit = '{memory_limit}'")
+        if temp_directory is not None:
+            temp_directory.mkdir(parents=True, exist_ok=True)
+            path = str(temp_directory).replace("'", "''")
+            self.con.raw_sql(f"SET temp_directory = '{path}'")
         if chunk_readings:
             self.chunk_readings = chunk_readings
         self.con.raw_sql(f"INSTALL '{delta_extension_path()}'; LOAD delta;")
@@ -277,12 +282,7 @@ def make_engine(
     None: DuckDB's default, 80 % of RAM) and `temp_directory` is where it spills beyond
     that (default: `.tmp` in the working directory)."""
     if name == "duckdb":
-        eng = DuckDBEngine(memory_limit=memory_limit)
-        if temp_directory is not None:
-            temp_directory.mkdir(parents=True, exist_ok=True)
-            path = str(temp_directory).replace("'", "''")
-            eng.con.raw_sql(f"SET temp_directory = '{path}'")
-        return eng
+        return DuckDBEngine(memory_limit=memory_limit, temp_directory=temp_directory)
     if name == "spark":
         return SparkEngine(spark_master)
     raise WattlakeError(f"unknown engine '{name}' (known: duckdb, spark)")
