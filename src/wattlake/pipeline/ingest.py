@@ -13,6 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import duckdb
 import pyarrow as pa
@@ -170,6 +171,16 @@ def parse_file(data: bytes, fmt: str | None, name: str) -> ParsedFile:
     return parse_lines(data, fmt, name)
 
 
+def start_ingest(settings: Settings, now: datetime | None) -> tuple[datetime, Lake, str, Any]:
+    """What an ingest command starts with: its time (`now`, else the current UTC time), the
+    lake, a new run id (`ingest-<12 hex>`), and a logger; the log context is reset to the run."""
+    run_id = "ingest-" + uuid.uuid4().hex[:12]
+    clear_context()
+    bind_batch(batch_id=run_id)
+    log = get_logger(run_id=run_id, step="ingest")
+    return now or datetime.now(UTC), Lake(settings.home), run_id, log
+
+
 def ingest_files(
     settings: Settings,
     paths: list[Path],
@@ -179,12 +190,7 @@ def ingest_files(
     progress: Callable[[str], None] | None = None,
 ) -> IngestSummary:
     """Land files in bronze (`meter_readings` or `user_profiles`); see the module docstring."""
-    now = now or datetime.now(UTC)
-    lake = Lake(settings.home)
-    run_id = "ingest-" + uuid.uuid4().hex[:12]
-    clear_context()
-    bind_batch(batch_id=run_id)
-    log = get_logger(run_id=run_id, step="ingest")
+    now, lake, run_id, log = start_ingest(settings, now)
     files = expand_paths(paths)
     if not files:
         raise InputError("no input files given")

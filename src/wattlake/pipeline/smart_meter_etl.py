@@ -12,10 +12,9 @@ from __future__ import annotations
 
 import hashlib
 import time
-import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 
 import pyarrow as pa
@@ -23,9 +22,15 @@ import pyarrow as pa
 from wattlake.config import Settings
 from wattlake.errors import InputError
 from wattlake.lake import tables as tbl
-from wattlake.lake.tables import Lake, TableSpec, sql_in
-from wattlake.logs import bind_batch, clear_context, get_logger
-from wattlake.pipeline.ingest import FileOutcome, IngestSummary, batch_id_for, run_row
+from wattlake.lake.tables import TableSpec, sql_in
+from wattlake.logs import bind_batch
+from wattlake.pipeline.ingest import (
+    FileOutcome,
+    IngestSummary,
+    batch_id_for,
+    run_row,
+    start_ingest,
+)
 from wattlake.sources.smart_meter_etl import (
     AGREEMENTS_FORMAT,
     SQLITE_TABLES,
@@ -107,12 +112,7 @@ def ingest_agreements(
     progress: Callable[[str], None] | None = None,
 ) -> IngestSummary:
     """Land SQLite agreement databases (see the module docstring); one outcome per table."""
-    now = now or datetime.now(UTC)
-    lake = Lake(settings.home)
-    run_id = "ingest-" + uuid.uuid4().hex[:12]
-    clear_context()
-    bind_batch(batch_id=run_id)
-    log = get_logger(run_id=run_id, step="ingest")
+    now, lake, run_id, log = start_ingest(settings, now)
     if not files:
         raise InputError("no input files given")
 
