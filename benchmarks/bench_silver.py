@@ -2,7 +2,9 @@
 
 Builds one bronze table from generated faulty meter-csv data (generate → parse_lines →
 lineage columns with a fixed `_ingested_at`, exact re-sends dropped as bronze does), writes
-it to a temp Parquet file, then runs each engine in its own subprocess so that peak RSS is
+it to a temp Parquet file laid out as `wattlake ingest` writes bronze (sorted by meter id, in
+row groups of `tables.CLUSTERED_ROW_GROUP_ROWS`), then runs each engine in its own
+subprocess so that peak RSS is
 per engine. Timed: `classify` end to end to an in-memory result (Arrow for the Ibis
 engines, a DataFrame for pandas). Not timed, reported separately: loading bronze into the
 engine (DuckDB table / pandas DataFrame / cached Spark DataFrame), Spark JVM start-up and
@@ -16,6 +18,7 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import hashlib
+import itertools
 import json
 import math
 import os
@@ -57,12 +60,14 @@ BRONZE_SCHEMA = pa.schema(
 def build_bronze(households: int, days: int, seed: int, out: Path) -> tuple[int, float]:
     """Generate faulty meter-csv files and write the bronze table to `out` (Parquet).
 
-    File by file (memory stays small at any size), in `_batch_id` order, each file's rows in
-    line order, keeping one row per `_record_id` (first seen) as ingest does. Exact re-sends
-    are copies of a line of the same file (each meter is in one file), so deduplicating per
-    file is deduplicating the whole table.
+    File by file (memory stays small at any size), keeping one row per `_record_id` (first
+    seen) as ingest does: exact re-sends are copies of a line of the same file (each meter is
+    in one file), so deduplicating per file is deduplicating the whole table. Then sorted as
+    one ingest of all the files lands them: by meter id (`BRONZE_READINGS.cluster_by`), ties
+    in `_batch_id` and line order, in the lake's row groups (DuckDB sorts, spilling to disk).
     """
     from wattlake.generate import generate
+    from wattlake.lake.tables import BRONZE_READINGS, CLUSTERED_ROW_GROUP_ROWS
     from wattlake.pipeline.ingest import batch_id_for
     from wattlake.sources.files import parse_lines
 
@@ -77,7 +82,8 @@ def build_bronze(households: int, days: int, seed: int, out: Path) -> tuple[int,
         files = sorted(
             (batch_id_for(hashlib.sha256(p.read_bytes()).hexdigest()), p) for p in res.files
         )
-        with pq.ParquetWriter(out, BRONZE_SCHEMA) as writer:
+        unsorted = Path(tmp) / "unsorted.parquet"
+        with pq.ParquetWriter(unsorted, BRONZE_SCHEMA) as writer:
             for batch_id, path in files:
                 pf = parse_lines(path.read_bytes(), "meter-csv", str(path))
                 assert batch_id == batch_id_for(pf.checksum)
@@ -115,15 +121,40 @@ def build_bronze(households: int, days: int, seed: int, out: Path) -> tuple[int,
                 writer.write_table(part.select(BRONZE_SCHEMA.names).cast(BRONZE_SCHEMA))
                 total += part.num_rows
                 path.unlink()  # keep the temporary directory small
+        con.execute(f"SET memory_limit = '4GB'; SET temp_directory = '{tmp}/spill'")
+        key = ", ".join([*BRONZE_READINGS.cluster_by, "_batch_id", "_row_number"])
+        con.execute(
+            f"COPY (SELECT * FROM read_parquet('{unsorted}') ORDER BY {key}) TO '{out}' "
+            f"(FORMAT parquet, ROW_GROUP_SIZE {CLUSTERED_ROW_GROUP_ROWS})"
+        )
     con.close()
     return total, time.perf_counter() - t0
+
+
+def clustered(path: Path) -> bool:
+    """Whether the Parquet file's row groups hold ascending, disjoint meter-id ranges."""
+    md = pq.ParquetFile(path).metadata
+    col = md.schema.names.index("meter_id")
+    stats = [md.row_group(i).column(col).statistics for i in range(md.num_row_groups)]
+    if any(st is None or not st.has_min_max for st in stats):
+        return False
+    return all(a.max <= b.min for a, b in itertools.pairwise(stats))
 
 
 # --- measurement helpers ----------------------------------------------------------------------
 
 
 def peak_rss_mib() -> float:
-    """Peak resident set size of this process in MiB (ru_maxrss is KiB on Linux)."""
+    """Peak resident set size of this process in MiB.
+
+    Linux: `VmHWM`, the peak of this program since it started. Not `ru_maxrss`: a process
+    started by fork + exec inherits its parent's peak there (a worker spawned after the
+    bronze build would report the build's memory)."""
+    status = Path("/proc/self/status")
+    if status.exists():
+        for line in status.read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024  # kB
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     return rss / (1024 * 1024) if sys.platform == "darwin" else rss / 1024
 
@@ -238,6 +269,22 @@ def best_of(repeat: int, fn: Any, res: dict[str, Any] | None = None) -> tuple[fl
     return best, out
 
 
+def meter_sample(path: Path, readings: int | None) -> tuple[list[str] | None, int]:
+    """Whole meters of about `readings` readings spread over the bronze file (every k-th
+    meter id), and their number of readings; (None, all rows) when `readings` is None or
+    not smaller. A prefix of the meter-sorted file would hold consumption meters only."""
+    total = pq.ParquetFile(path).metadata.num_rows
+    if readings is None or readings >= total:
+        return None, total
+    sizes = duckdb.sql(
+        f"SELECT meter_id, count(*) FROM read_parquet('{path}') "
+        "WHERE meter_id IS NOT NULL GROUP BY 1 ORDER BY 1"
+    ).fetchall()
+    step = max(1, round(total / readings))
+    picked = sizes[::step]
+    return [m for m, _ in picked], sum(c for _, c in picked)
+
+
 def run_worker(
     engine: str,
     bronze_path: Path,
@@ -254,20 +301,12 @@ def run_worker(
     duck = duck or {}
     profile = get_profile("greenstream")
     holidays = uk_holidays(2024, 2025)
-    total_rows = pq.ParquetFile(bronze_path).metadata.num_rows
-    n = total_rows if rows_cap is None else min(rows_cap, total_rows)
+    ids, n = meter_sample(bronze_path, rows_cap)
 
     def load() -> pa.Table:
-        """The (first `n`) bronze rows in memory (reading no more than those)."""
-        if n == total_rows:
-            return pq.read_table(bronze_path)
-        batches, got = [], 0
-        for batch in pq.ParquetFile(bronze_path).iter_batches(batch_size=65536):
-            batches.append(batch.slice(0, n - got))
-            got += batches[-1].num_rows
-            if got >= n:
-                break
-        return pa.Table.from_batches(batches, schema=BRONZE_SCHEMA)
+        """The bronze rows (of the sampled meters) in memory."""
+        filters = None if ids is None else [("meter_id", "in", ids)]
+        return pq.read_table(bronze_path, schema=BRONZE_SCHEMA, filters=filters)
 
     res: dict[str, Any] = {"engine": engine, "readings": n}
     res["loadavg_start"] = os.getloadavg()[0]
@@ -297,8 +336,8 @@ def run_worker(
         if duck.get("source") == "parquet":
             # As the pipeline reads bronze: a scan of the files, nothing loaded first.
             table = eng.con.read_parquet(str(bronze_path))
-            if n < total_rows:
-                table = table.limit(n)
+            if ids is not None:
+                table = table.filter(table.meter_id.isin(ids))
         else:
             table = eng.con.create_table("bronze", load(), temp=True)
         res["load_s"] = time.perf_counter() - t0
@@ -516,7 +555,9 @@ def main() -> None:
     parser.add_argument("--days", type=int, default=30)
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument("--engines", default=",".join(ENGINES), help="comma-separated")
-    parser.add_argument("--spark-rows", type=int, default=None, help="cap Spark's readings")
+    parser.add_argument(
+        "--spark-rows", type=int, default=None, help="cap Spark's readings (as --pandas-rows)"
+    )
     parser.add_argument("--spark-master", default="local[2]")
     parser.add_argument("--check", action="store_true", help="compare engine results")
     parser.add_argument("--repeat", type=int, default=1, help="timed runs per engine (best)")
@@ -524,7 +565,10 @@ def main() -> None:
         "--spark-driver-memory", default=None, help="e.g. 8g (default: SparkEngine's 2g)"
     )
     parser.add_argument(
-        "--pandas-rows", type=int, default=None, help="cap pandas' readings (a prefix)"
+        "--pandas-rows",
+        type=int,
+        default=None,
+        help="cap pandas' readings (whole meters spread over the file, `meter_sample`)",
     )
     parser.add_argument(
         "--duckdb-source",
@@ -590,6 +634,8 @@ def main() -> None:
         if args.bronze_file and args.bronze_file.exists():
             n, secs = pq.ParquetFile(bronze).metadata.num_rows, 0.0
             print(f"bronze: {n:,} readings reused from {bronze}")
+            if not clustered(bronze):
+                print("  (not sorted by meter id as ingest writes bronze: delete it to rebuild)")
         else:
             n, secs = build_bronze(args.households, args.days, args.seed, bronze)
             print(f"bronze: {n:,} readings ({args.households} households × {args.days} days)")
@@ -600,8 +646,8 @@ def main() -> None:
             results.append(spawn(e, bronze, caps.get(e), args))
         for other, cap in caps.items():
             if args.check and cap and cap < n and other in engines:
-                # It ran on a prefix: compare it with DuckDB on the same prefix.
-                print(f"running duckdb on the {other} prefix (check only) ...", flush=True)
+                # It ran on a sample of meters: compare it with DuckDB on the same meters.
+                print(f"running duckdb on the {other} meters (check only) ...", flush=True)
                 extra = spawn("duckdb", bronze, cap, args)
                 extra["engine"] = f"duckdb ({other} rows)"
                 results.append(extra)

@@ -11,11 +11,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pyarrow as pa
-from deltalake import DeltaTable, write_deltalake
+from deltalake import DeltaTable, WriterProperties, write_deltalake
 from deltalake import Field as DeltaField
 from deltalake.exceptions import TableNotFoundError
 
 UTC_TS = pa.timestamp("us", tz="UTC")
+# Row-group size of clustered tables (rows); DuckDB scans a row group per thread task.
+CLUSTERED_ROW_GROUP_ROWS = 100_000
 
 LINEAGE = [
     ("_batch_id", pa.string()),
@@ -35,6 +37,10 @@ class TableSpec:
     columns: tuple[tuple[str, pa.DataType], ...]
     partition_by: tuple[str, ...] = ()
     description: str = ""
+    # Rows are written sorted by these columns (stable, per write) in row groups of
+    # `CLUSTERED_ROW_GROUP_ROWS`, so a reader filtering on them skips the other row groups
+    # by their min/max statistics (the silver VEE reads bronze meter chunk by meter chunk).
+    cluster_by: tuple[str, ...] = ()
 
     @property
     def qualified(self) -> str:
@@ -67,6 +73,7 @@ BRONZE_READINGS = _spec(
     ],
     partition_by=("ingest_date",),
     description="raw meter readings as text, one row per distinct input line",
+    cluster_by=("meter_id",),
 )
 
 # The user-profile history layout (`users.csv`, written by `wattlake generate`).
@@ -778,6 +785,22 @@ def conform(data: pa.Table, spec: TableSpec) -> pa.Table:
     return pa.Table.from_arrays(cols, schema=spec.arrow_schema)
 
 
+def for_write(data: pa.Table, spec: TableSpec) -> pa.Table:
+    """`data` conformed to `spec` and, for a clustered table, sorted by its `cluster_by`
+    columns (stable: rows with equal keys keep their order)."""
+    data = conform(data, spec)
+    if spec.cluster_by and data.num_rows > 1:
+        data = data.sort_by([(c, "ascending") for c in spec.cluster_by])
+    return data
+
+
+def writer_properties(spec: TableSpec) -> WriterProperties | None:
+    """Parquet writer settings for `spec` (None: delta-rs defaults)."""
+    if not spec.cluster_by:
+        return None
+    return WriterProperties(max_row_group_size=CLUSTERED_ROW_GROUP_ROWS)
+
+
 class Lake:
     """Delta tables under `<home>/lake`: create, read, append, replace and merge."""
 
@@ -834,9 +857,10 @@ class Lake:
         self.ensure(spec)
         write_deltalake(
             str(self.path(spec)),
-            conform(data, spec),
+            for_write(data, spec),
             mode="append",
             partition_by=list(spec.partition_by) or None,
+            writer_properties=writer_properties(spec),
         )
 
     def replace_where(
@@ -845,8 +869,8 @@ class Lake:
         """Atomically delete the rows matching `predicate` and write `data` (one commit).
 
         With `predicate=None` the whole table is overwritten. Every row of `data` must
-        satisfy the predicate. A `RecordBatchReader` is streamed (conformed batch by batch),
-        so the rows never need to fit in memory at once.
+        satisfy the predicate. A `RecordBatchReader` is streamed (conformed batch by batch,
+        not sorted by `cluster_by`), so the rows never need to fit in memory at once.
         """
         self.ensure(spec)
         if isinstance(data, pa.RecordBatchReader):
@@ -860,13 +884,14 @@ class Lake:
                 ),
             )
         else:
-            data = conform(data, spec)
+            data = for_write(data, spec)
         write_deltalake(
             str(self.path(spec)),
             data,
             mode="overwrite",
             predicate=predicate,
             partition_by=list(spec.partition_by) or None,
+            writer_properties=writer_properties(spec),
         )
 
     def delete(self, spec: TableSpec, predicate: str) -> None:
@@ -882,7 +907,13 @@ class Lake:
             return 0
         on = " AND ".join(f"t.{k} = s.{k}" for k in keys)
         metrics = (
-            dt.merge(conform(data, spec), predicate=on, source_alias="s", target_alias="t")
+            dt.merge(
+                for_write(data, spec),
+                predicate=on,
+                source_alias="s",
+                target_alias="t",
+                writer_properties=writer_properties(spec),
+            )
             .when_not_matched_insert_all()
             .execute()
         )

@@ -221,7 +221,10 @@ def ingest_files(
     manifest_rows: list[dict[str, object]] = []
     run_rows: list[dict[str, object]] = []
 
-    for pf, t0 in parsed:
+    parsed.reverse()
+    while parsed:
+        # Popped: a file's parsed rows are freed once its new rows are in `landing`.
+        pf, t0 = parsed.pop()
         batch_id = batch_id_for(pf.checksum)
         bind_batch(batch_id=batch_id)
         if pf.checksum in known:

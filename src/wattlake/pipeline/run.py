@@ -269,11 +269,14 @@ class Pipeline:
             res.seconds = time.perf_counter() - t0
             return res
         bronze = self.engine.read(self.lake, tbl.BRONZE_READINGS)
-        b = bronze.mutate(meter_id=bronze.meter_id.strip())
-        b = b.mutate(_ts=parse_timestamp_utc(b.timestamp))
+        # The raw `meter_id` stays as stored: chunks of meters filter on it, and a filter on
+        # a stored column skips row groups (bronze is clustered by it, `cluster_by`).
+        b = bronze.mutate(_mid=bronze.meter_id.strip(), _ts=parse_timestamp_utc(bronze.timestamp))
         new = b.filter(b._batch_id.isin(pending))
         firsts = self.engine.to_arrow(
-            new.filter(new._ts.notnull()).group_by("meter_id").aggregate(first_ts=new._ts.min())
+            new.filter(new._ts.notnull())
+            .group_by(meter_id=new._mid)
+            .aggregate(first_ts=new._ts.min())
         )
         meters = firsts["meter_id"].to_pylist()
         since = min(firsts["first_ts"].to_pylist(), default=None)
@@ -285,9 +288,9 @@ class Pipeline:
             write_from = since - lookback
             context_from = write_from - lookback
             scope = b.filter(
-                b._batch_id.isin(pending) | (b.meter_id.isin(meters) & (b._ts >= context_from))
+                b._batch_id.isin(pending) | (b._mid.isin(meters) & (b._ts >= context_from))
             )
-        scope = scope.drop("_ts")
+        scope = scope.drop("_mid", "_ts")
         today = dt.date.today()
         first_year = (since or dt.datetime.now(dt.UTC)).year
         holidays = uk_holidays(min(first_year, today.year) - 1, today.year + 1)
