@@ -9,27 +9,35 @@ import pyarrow as pa
 import pytest
 
 from wattlake.engine import Engine
-from wattlake.transforms.silver import meters_in
+from wattlake.transforms.silver import meter_chunks
 from wattlake.transforms.vee import faults as f
 from wattlake.transforms.vee.cadence import is_cadence_step
 from wattlake.transforms.vee.profile import get_profile
 
-IDS = ["b", " a", " b", "a", "a ", "ab", None, "c", "d"]
+IDS = ["b", " a", " b", "a", "a ", "ab", None, "c", "d", "\tc", "aa", " ab "]
 
 
-@pytest.mark.parametrize(
-    "chunk",
-    [
-        pytest.param([" a", "a", "a "], id="whitespace_variants_not_the_ids_in_between"),
-        pytest.param(["b"], id="single_id"),
-        pytest.param(["d", None], id="with_null_ids"),
-        pytest.param([None], id="only_null_ids"),
-    ],
-)
-def test_meters_in_selects_exactly_the_raw_ids(duck: Engine, chunk: list[str | None]) -> None:
+@pytest.mark.parametrize("limit", [1, 2, 3, 5, 100])
+def test_meter_chunks_select_exactly_their_meters(duck: Engine, limit: int) -> None:
+    """Each chunk's rows are the rows of its meters (stripped ids; NULL ids together), and
+    the chunks together are every row once, whatever ids sort between a chunk's stored
+    ids (" b" sorts before "a", yet belongs to meter "b")."""
     t = ibis.memtable(pa.table({"meter_id": pa.array(IDS, pa.string()), "i": range(len(IDS))}))
-    got = sorted(duck.to_arrow(meters_in(t, chunk))["i"].to_pylist())
-    assert got == [i for i, m in enumerate(IDS) if m in chunk]
+    sizes = duck.to_arrow(t.group_by("meter_id").aggregate(n=t.count()))
+    seen: list[int] = []
+    for chunk in meter_chunks(sizes, limit):
+        got = sorted(duck.to_arrow(chunk.rows(t))["i"].to_pylist())
+        keys = [None if m is None else m.strip() for m in IDS]
+        mine = [
+            i
+            for i, k in enumerate(keys)
+            if (k is None and chunk.nulls)
+            or (k is not None and chunk.first is not None and chunk.first <= k <= chunk.last)
+        ]
+        assert got == mine
+        assert chunk.readings == len(mine)
+        seen += got
+    assert sorted(seen) == list(range(len(IDS)))
 
 
 def test_is_cadence_step_is_whole_minutes_in_the_profile(duck: Engine) -> None:

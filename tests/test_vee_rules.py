@@ -123,7 +123,12 @@ def test_meter_chunks_keep_each_meter_whole() -> None:
     )
     chunks = meter_chunks(sizes, 5)
     # " a" and "a" are the same meter after stripping; "c" alone exceeds the limit.
-    assert chunks == [[" a", "a"], ["b"], ["c"], ["d", None]]
+    assert [(c.first, c.last, c.raw_min, c.raw_max, c.nulls, c.readings) for c in chunks] == [
+        ("a", "a", " a", "a", False, 4),
+        ("b", "b", "b", "b", False, 5),
+        ("c", "c", "c", "c", False, 9),
+        ("d", "d", "d", "d", True, 2),
+    ]
 
 
 def test_single_reading_meets_a_short_threshold(duck: Engine) -> None:
