@@ -5,6 +5,7 @@ from __future__ import annotations
 import gzip
 from pathlib import Path
 
+import pyarrow.parquet as pq
 import pytest
 
 from conftest import write
@@ -182,3 +183,28 @@ def test_mixed_directory_rejected_with_format(settings: Settings, tmp_path: Path
     # Without --format each file's layout is detected and both land.
     summary = ingest_files(settings, [d])
     assert summary.landed == 2
+
+
+def test_bronze_rows_land_sorted_by_meter(settings: Settings, tmp_path: Path) -> None:
+    """One ingest of several files lands its rows by meter id (bronze's `cluster_by`), a
+    meter's rows in file and line order, so the VEE's meter chunks skip row groups."""
+
+    def lines(rows: list[tuple[str, str]]) -> str:
+        return CSV + "".join(f"{m},2024-01-01T{t}:00Z,1,kWh\n" for m, t in rows)
+
+    a = write(
+        tmp_path / "a.csv",
+        lines([("M2", "00:30"), ("M1", "00:30"), ("M2", "01:00"), ("M3", "00:30")]),
+    )
+    b = write(tmp_path / "b.csv", lines([("M1", "01:00"), ("M0", "00:30")]))
+    ingest_files(settings, [a, b])
+    (path,) = Lake(settings.home).path(tbl.BRONZE_READINGS).rglob("*.parquet")
+    got = pq.read_table(path, columns=["meter_id", "timestamp", "_source_file"]).to_pylist()
+    assert [(r["meter_id"], r["timestamp"][11:16], Path(r["_source_file"]).name) for r in got] == [
+        ("M0", "00:30", "b.csv"),
+        ("M1", "00:30", "a.csv"),
+        ("M1", "01:00", "b.csv"),
+        ("M2", "00:30", "a.csv"),
+        ("M2", "01:00", "a.csv"),
+        ("M3", "00:30", "a.csv"),
+    ]
