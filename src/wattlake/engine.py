@@ -149,8 +149,10 @@ class _CompiledPlan(Prepared):
 
 class DuckDBEngine(Engine):
     name = "duckdb"
-    # About 1 GiB of working memory per chunk in the silver VEE (measured: bench_silver.py).
-    chunk_readings = 4_000_000
+    # Readings per chunk of meters in the silver VEE (`bench_silver.py`, 48.8 M readings on
+    # 2 cores): 2 M peaked at 1.9 GiB and ran as fast as 4 M (3.1 GiB) or faster; 1 M and
+    # 6 M were slower.
+    chunk_readings = 2_000_000
 
     def __init__(
         self,
