@@ -283,7 +283,9 @@ def meter_chunks(sizes: pa.Table, max_readings: int) -> list[MeterChunk]:
     ws = " \t\n\r\x0b\x0c"  # what `strip()` removes on every engine (`parse.strip_fast`)
     for raw, n in zip(sizes["meter_id"].to_pylist(), sizes["n"].to_pylist(), strict=True):
         key = None if raw is None else raw.strip(ws)
-        raws.setdefault(key, []).extend([] if raw is None else [raw])
+        stored = raws.setdefault(key, [])
+        if raw is not None:
+            stored.append(raw)
         counts[key] = counts.get(key, 0) + n
     groups: list[list[str | None]] = []
     size = 0
@@ -296,13 +298,13 @@ def meter_chunks(sizes: pa.Table, max_readings: int) -> list[MeterChunk]:
     chunks = []
     for keys in groups:
         ids = [k for k in keys if k is not None]
-        stored = [raw for k in ids for raw in raws[k]]
+        raw_ids = [raw for k in ids for raw in raws[k]]
         chunks.append(
             MeterChunk(
                 first=min(ids, default=None),
                 last=max(ids, default=None),
-                raw_min=min(stored, default=None),
-                raw_max=max(stored, default=None),
+                raw_min=min(raw_ids, default=None),
+                raw_max=max(raw_ids, default=None),
                 nulls=None in keys,
                 readings=sum(counts[k] for k in keys),
             )
