@@ -4,11 +4,11 @@ Builds one bronze table from generated faulty meter-csv data (generate → parse
 lineage columns with a fixed `_ingested_at`, exact re-sends dropped as bronze does), writes
 it to a temp Parquet file laid out as `wattlake ingest` writes bronze (sorted by meter id, in
 row groups of `tables.CLUSTERED_ROW_GROUP_ROWS`), then runs each engine in its own
-subprocess so that peak RSS is
-per engine. Timed: `classify` end to end to an in-memory result (Arrow for the Ibis
-engines, a DataFrame for pandas). Not timed, reported separately: loading bronze into the
-engine (DuckDB table / pandas DataFrame / cached Spark DataFrame), Spark JVM start-up,
-Spark's first (warm-up) run, and every engine's check aggregates (`--check`).
+subprocess so that peak RSS is per engine. Timed: `classify` end to end to an in-memory
+result (Arrow for the Ibis engines, a DataFrame for pandas). Not timed, reported
+separately: loading bronze into the engine (DuckDB table / pandas DataFrame / cached Spark
+DataFrame), Spark JVM start-up, Spark's first (warm-up) run, and every engine's check
+aggregates (`--check`).
 
 Usage: ``python benchmarks/bench_silver.py --households 2000 --days 30 --check``
 """

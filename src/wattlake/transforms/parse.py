@@ -64,14 +64,14 @@ def parse_number(s: ir.StringValue) -> ir.FloatingValue:
 
 
 # What Ibis' `strip()` removes on every backend.
-_WHITESPACE = (" ", "\t", "\n", "\r", "\x0b", "\x0c")
+WHITESPACE = (" ", "\t", "\n", "\r", "\x0b", "\x0c")
 
 
 def strip_fast(s: ir.StringValue) -> ir.StringValue:
     """`s.strip()`, skipping the trim (the costly part) when `s` neither starts nor ends with
     whitespace, the common case for identifiers and units (prefix/suffix tests are cheap)."""
     padded = ibis.literal(False)
-    for c in _WHITESPACE:
+    for c in WHITESPACE:
         padded = padded | s.like(c + "%") | s.like("%" + c)
     return ibis.ifelse(padded, s.strip(), s)
 

@@ -18,7 +18,12 @@ import ibis.expr.types as ir
 import pyarrow as pa
 
 from wattlake.transforms.calendar import add_calendar
-from wattlake.transforms.parse import parse_number, parse_timestamp_utc, strip_fast
+from wattlake.transforms.parse import (
+    WHITESPACE,
+    parse_number,
+    parse_timestamp_utc,
+    strip_fast,
+)
 from wattlake.transforms.vee import faults as f
 from wattlake.transforms.vee import validation as v
 from wattlake.transforms.vee.cadence import (
@@ -280,7 +285,7 @@ def meter_chunks(sizes: pa.Table, max_readings: int) -> list[MeterChunk]:
     so a bigger meter is a chunk of its own."""
     raws: dict[str | None, list[str]] = {}
     counts: dict[str | None, int] = {}
-    ws = " \t\n\r\x0b\x0c"  # what `strip()` removes on every engine (`parse.strip_fast`)
+    ws = "".join(WHITESPACE)  # what `strip()` removes on every engine
     for raw, n in zip(sizes["meter_id"].to_pylist(), sizes["n"].to_pylist(), strict=True):
         key = None if raw is None else raw.strip(ws)
         stored = raws.setdefault(key, [])
