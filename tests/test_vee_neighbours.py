@@ -135,6 +135,61 @@ def test_week_of(duck: Engine, ts: dt.datetime, same_week_as_monday: bool) -> No
     assert weeks[0] == (MONDAY.date() - dt.date(1969, 12, 29)).days // 7
 
 
+UTC = dt.UTC
+
+
+@pytest.mark.parametrize(
+    ("ts", "start"),
+    [
+        pytest.param(MONDAY, MONDAY, id="monday_midnight_is_its_own_start"),
+        pytest.param(MONDAY + dt.timedelta(days=7, seconds=-1), MONDAY, id="sunday_last_second"),
+        pytest.param(
+            MONDAY - dt.timedelta(microseconds=1), MONDAY - dt.timedelta(days=7), id="just_before"
+        ),
+        pytest.param(MONDAY.replace(tzinfo=UTC) + dt.timedelta(hours=30), MONDAY, id="aware_utc"),
+        pytest.param(
+            dt.datetime(2024, 1, 8, 1, 0, tzinfo=dt.timezone(dt.timedelta(hours=2))),
+            MONDAY - dt.timedelta(days=7),
+            id="offset_local_monday_is_utc_sunday",
+        ),
+    ],
+)
+def test_week_start(duck: Engine, ts: dt.datetime, start: dt.datetime) -> None:
+    got = nb.week_start(ts)
+    assert got == start.replace(tzinfo=UTC)
+    # The week `week_of` puts the timestamp in, on the engine.
+    utc = ts.astimezone(UTC).replace(tzinfo=None) if ts.tzinfo else ts
+    weeks = _eval(
+        duck,
+        lambda t: nb.week_of(nb.bin_of(t.ts, PROFILE), PROFILE),
+        {"ts": [utc, got.replace(tzinfo=None)]},
+    )
+    assert weeks[0] == weeks[1]
+
+
+@pytest.mark.parametrize(
+    ("meters", "want"),
+    [
+        pytest.param(["B"], ["A", "C"], id="those_with_it_as_neighbour"),
+        pytest.param(["A", "B"], ["C"], id="new_meters_not_listed_again"),
+        pytest.param(["D"], ["A"], id="one_way_pair"),
+        pytest.param(["C"], [], id="neighbour_of_nobody"),
+        pytest.param(["Z"], [], id="no_neighbours"),
+        pytest.param([], [], id="nothing_new"),
+    ],
+)
+def test_judged_with(meters: list[str], want: list[str]) -> None:
+    pairs = pa.table(
+        {
+            "meter_id": ["A", "B", "C", "C", "A"],
+            "neighbour_id": ["B", "A", "B", "A", "D"],
+            "distance_km": [1.0, 1.0, 2.0, 3.0, 4.0],
+        },
+        schema=nb.PAIR_SCHEMA,
+    )
+    assert nb.judged_with(pairs, meters) == want
+
+
 def _binned(series: dict[str, list[float | None]], start_bin: int) -> dict[str, list[Any]]:
     out: dict[str, list[Any]] = {"meter_id": [], "_bin": [], "kw": []}
     for meter, values in series.items():

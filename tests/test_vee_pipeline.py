@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import datetime as dt
 from pathlib import Path
 
@@ -55,6 +56,53 @@ def test_micro_batch_of_one_equals_full_batch(tmp_path: Path) -> None:
         run_sql(inc.home, "SELECT count(*) FROM silver.gaps")[1]
         == run_sql(full.home, "SELECT count(*) FROM silver.gaps")[1]
     )
+
+
+@pytest.mark.parametrize(
+    ("cut", "rejudged", "lookback"),
+    [
+        # The neighbours' readings of the faulty meter's week come later: the meter's own
+        # readings are unchanged, but its week can now be judged.
+        ("2024-02-05", "(+1 neighbour(s) re-judged)", None),
+        # Everyone's readings from the middle of that week on come later. The first run
+        # saw too few hours of the week to judge it; the second must judge the whole week
+        # again from its start, also where a short lookback starts inside the week.
+        ("2024-02-07T12", None, 24),
+    ],
+)
+def test_incremental_neighbour_verdicts_equal_full_batch(
+    tmp_path: Path, cut: str, rejudged: str | None, lookback: int | None
+) -> None:
+    gen = generate(
+        tmp_path / "in", 12, 14, seed=21, fmt="meter-csv", faults=True, start=dt.date(2024, 2, 1)
+    )
+    assert gen.labels_file is not None
+    with open(gen.labels_file) as fh:
+        faulty = {r["meter_id"] for r in csv.DictReader(fh) if r["fault"] == "clock_offset"}
+    head, *body = gen.files[0].read_text().splitlines()
+
+    def early(line: str) -> bool:
+        meter, ts = [*line.split(","), ""][:2]
+        return ts < cut or (rejudged is not None and meter in faulty)
+
+    first = write(tmp_path / "first.csv", "\n".join([head, *filter(early, body)]) + "\n")
+    later = [ln for ln in body if not early(ln)]
+    second = write(tmp_path / "second.csv", "\n".join([head, *later]) + "\n")
+    inc = load_settings(home=tmp_path / "inc", lookback_hours=lookback)
+    full = load_settings(home=tmp_path / "full", lookback_hours=lookback)
+    ingest_files(inc, [gen.users_file, first])
+    run_pipeline(inc)
+    ingest_files(inc, [second])
+    message = run_pipeline(inc).step("silver").message  # type: ignore[union-attr]
+    ingest_files(full, [gen.users_file, first, second])
+    run_pipeline(full)
+    if rejudged:
+        assert rejudged in message
+    hits = "flags LIKE '%fault_neighbour_corr%'"
+    assert {r[0] for r in _rows(full.home, hits)} == faulty
+    assert _rows(inc.home) == _rows(full.home)
+    q = "SELECT meter_id, ts, quality_score, rules FROM silver.quarantine ORDER BY ALL"
+    assert run_sql(inc.home, q)[1] == run_sql(full.home, q)[1]
 
 
 def _two_meters(tmp_path: Path) -> Path:

@@ -256,6 +256,12 @@ class Pipeline:
         Rows are rewritten from `write_from` = earliest new interval − lookback, and classified
         with another lookback of context before that, so every rewritten row sees at least
         `lookback_hours` of its meter's history (rules look back at most that far).
+
+        The neighbourhood correlation judges whole weeks and compares meters: when meters
+        have neighbours, `write_from` moves back to the start of its week, and the meters
+        that have a meter with new readings among their neighbours are classified and
+        rewritten with them (their weeks' verdicts may change although their own readings
+        did not).
         """
         t0 = time.perf_counter()
         res = StepResult("silver")
@@ -278,14 +284,19 @@ class Pipeline:
             .group_by(meter_id=new._mid)
             .aggregate(first_ts=new._ts.min())
         )
-        meters = firsts["meter_id"].to_pylist()
+        new_meters = firsts["meter_id"].to_pylist()
         since = min(firsts["first_ts"].to_pylist(), default=None)
         lookback = dt.timedelta(hours=self.settings.lookback_hours)
-        if self.rebuild or since is None:
-            write_from = None
+        pairs = self._neighbour_pairs()
+        rejudged: list[str] = []
+        write_from = None if self.rebuild or since is None else since - lookback
+        if write_from is not None and pairs.num_rows:
+            write_from = nb.week_start(write_from)
+            rejudged = nb.judged_with(pairs, new_meters)
+        meters = [*new_meters, *rejudged]  # the meters whose rows are rewritten
+        if write_from is None:
             scope = b if self.rebuild else new
         else:
-            write_from = since - lookback
             context_from = write_from - lookback
             scope = b.filter(
                 b._batch_id.isin(pending) | (b._mid.isin(meters) & (b._ts >= context_from))
@@ -306,7 +317,7 @@ class Pipeline:
             released=self._released(),
         )
         classified = self._neighbour_fault(
-            classified, None if write_from is None else (meters, context_from)
+            classified, pairs, None if write_from is None else (meters, context_from)
         )
         accepted = accepted_readings(classified)
         if write_from is not None:
@@ -373,8 +384,9 @@ class Pipeline:
         res.rows_quarantined = quarantine.num_rows
         what = "all batches (rebuild)" if self.rebuild else f"{len(pending)} new batch(es)"
         res.message = (
-            f"{what}, {len(meters)} meter(s)"
+            f"{what}, {len(new_meters)} meter(s)"
             + (f" from {since:%Y-%m-%d %H:%M}" if since else "")
+            + (f" (+{len(rejudged)} neighbour(s) re-judged)" if rejudged else "")
             + f"; rewrote {silver.rows} silver ({n_est} estimated) + "
             f"{quarantine.num_rows} quarantine rows, {gap_arrow.num_rows} gaps; registry "
             + ("off (none loaded)" if registry is None else f"on ({len(registry)} meters)")
@@ -382,14 +394,21 @@ class Pipeline:
         res.seconds = time.perf_counter() - t0
         return res
 
-    def _neighbour_fault(
-        self, classified: ibis.Table, scope: tuple[list[str], dt.datetime] | None
-    ) -> ibis.Table:
-        """`classified` with the neighbourhood correlation fault (`vee.neighbours`), judged
-        on the weeks of its readings. An incremental run (`scope`: its meters and the start
-        of their context) takes the other meters' readings of those weeks from silver."""
+    def _neighbour_pairs(self) -> pa.Table:
+        """`neighbours.neighbour_pairs` of the meters located by `silver.user_profiles`."""
         users = self.engine.read(self.lake, tbl.SILVER_USERS)
-        pairs = nb.neighbour_pairs(self.engine.to_arrow(nb.meter_locations(users)), self.profile)
+        return nb.neighbour_pairs(self.engine.to_arrow(nb.meter_locations(users)), self.profile)
+
+    def _neighbour_fault(
+        self,
+        classified: ibis.Table,
+        pairs: pa.Table,
+        scope: tuple[list[str], dt.datetime] | None,
+    ) -> ibis.Table:
+        """`classified` with the neighbourhood correlation fault (`vee.neighbours`, between
+        `pairs`), judged on the weeks of its readings. An incremental run (`scope`: its
+        meters and the start of their context) takes the other meters' readings of those
+        weeks from silver."""
         if pairs.num_rows == 0:
             return nb.without_neighbour_fault(classified)
         own = nb.usable(classified).select("meter_id", "ts", "kw")

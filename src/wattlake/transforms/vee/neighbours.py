@@ -20,6 +20,8 @@ runs on every engine.
 
 from __future__ import annotations
 
+import datetime as dt
+
 import ibis
 import ibis.expr.types as ir
 import numpy as np
@@ -126,6 +128,28 @@ def bin_of(ts: ir.TimestampValue, profile: VeeProfile) -> ir.IntegerValue:
 def week_of(bin_: ir.IntegerValue, profile: VeeProfile) -> ir.IntegerValue:
     """Weeks since the Monday before 1970-01-01 (a Thursday) of a `bin_of` period."""
     return (bin_ // (1440 // profile.neighbour_bin_minutes) + 3) // 7
+
+
+def week_start(ts: dt.datetime) -> dt.datetime:
+    """The Monday 00:00 UTC that starts the week (`week_of`) of `ts` (aware or naive UTC)."""
+    day = ts.astimezone(dt.UTC) if ts.tzinfo else ts.replace(tzinfo=dt.UTC)
+    monday = day.date() - dt.timedelta(days=day.weekday())
+    return dt.datetime.combine(monday, dt.time(), tzinfo=dt.UTC)
+
+
+def judged_with(pairs: pa.Table, meters: list[str]) -> list[str]:
+    """The meters other than `meters` that have one of `meters` among their neighbours
+    (`neighbour_pairs`): new readings of `meters` can change their weeks' verdicts."""
+    own = set(meters)
+    return sorted(
+        {
+            m
+            for m, n in zip(
+                pairs["meter_id"].to_pylist(), pairs["neighbour_id"].to_pylist(), strict=True
+            )
+            if n in own and m not in own
+        }
+    )
 
 
 def binned_kw(t: ir.Table, profile: VeeProfile) -> ir.Table:
