@@ -135,9 +135,6 @@ def test_week_of(duck: Engine, ts: dt.datetime, same_week_as_monday: bool) -> No
     assert weeks[0] == (MONDAY.date() - dt.date(1969, 12, 29)).days // 7
 
 
-UTC = dt.UTC
-
-
 @pytest.mark.parametrize(
     ("ts", "start"),
     [
@@ -146,7 +143,9 @@ UTC = dt.UTC
         pytest.param(
             MONDAY - dt.timedelta(microseconds=1), MONDAY - dt.timedelta(days=7), id="just_before"
         ),
-        pytest.param(MONDAY.replace(tzinfo=UTC) + dt.timedelta(hours=30), MONDAY, id="aware_utc"),
+        pytest.param(
+            MONDAY.replace(tzinfo=dt.UTC) + dt.timedelta(hours=30), MONDAY, id="aware_utc"
+        ),
         pytest.param(
             dt.datetime(2024, 1, 8, 1, 0, tzinfo=dt.timezone(dt.timedelta(hours=2))),
             MONDAY - dt.timedelta(days=7),
@@ -156,9 +155,9 @@ UTC = dt.UTC
 )
 def test_week_start(duck: Engine, ts: dt.datetime, start: dt.datetime) -> None:
     got = nb.week_start(ts)
-    assert got == start.replace(tzinfo=UTC)
+    assert got == start.replace(tzinfo=dt.UTC)
     # The week `week_of` puts the timestamp in, on the engine.
-    utc = ts.astimezone(UTC).replace(tzinfo=None) if ts.tzinfo else ts
+    utc = ts.astimezone(dt.UTC).replace(tzinfo=None) if ts.tzinfo else ts
     weeks = _eval(
         duck,
         lambda t: nb.week_of(nb.bin_of(t.ts, PROFILE), PROFILE),
