@@ -230,7 +230,10 @@ def run(
         bool,
         typer.Option(
             "--rebuild",
-            help="Re-validate all of bronze (after a profile, registry or release change).",
+            help=(
+                "Re-validate all of bronze (after a profile, registry, release or "
+                "meter-location change)."
+            ),
         ),
     ] = False,
     warehouse: Annotated[
