@@ -51,7 +51,7 @@ MAX_PLACEMENT_TRIES = 40
 # Clock offset: one meter-week (UTC, Monday 00:00) whose readings are stamped 6 h late.
 CLOCK_OFFSET_INTERVALS = 12
 WEEK_INTERVALS = 7 * 48
-JUNK_CHARS = np.array(list(set(string.printable[:94]) - {",", '"', "'"}))
+JUNK_CHARS = np.array(sorted(set(string.printable[:94]) - {",", '"', "'"}))
 
 
 @dataclass
