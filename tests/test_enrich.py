@@ -13,7 +13,7 @@ import pyarrow as pa
 import pytest
 
 from wattlake.engine import Engine
-from wattlake.lake.tables import UTC_TS
+from wattlake.lake.spec import UTC_TS
 from wattlake.transforms import enrich
 
 _N = itertools.count()

@@ -23,8 +23,9 @@ from wattlake.config import Settings, load_settings
 from wattlake.engine import DuckDBEngine, Engine
 from wattlake.generate import generate
 from wattlake.generate.external import hourly_weather, open_meteo_body
-from wattlake.lake import tables as tbl
-from wattlake.lake.tables import Lake
+from wattlake.lake import catalog as cat
+from wattlake.lake.delta import Lake
+from wattlake.lake.spec import UTC_TS
 from wattlake.pipeline.demo import DemoReport, run_demo
 from wattlake.pipeline.demo_external import SYNTHETIC_BASE_URL, synthetic_external
 from wattlake.pipeline.external import EXTERNAL_STEP, ingest_prices, ingest_weather
@@ -198,7 +199,7 @@ def test_modelled_pv_per_prosumer_next_to_metered(demo_home: Settings) -> None:
 
 def _extreme_body(home: Path, lat: float, lon: float, day: dt.date, hot: set[int]) -> bytes:
     """The grid point's silver weather of `day` as an Open-Meteo body, `hot` hours at 40 °C."""
-    t = Lake(home).read(tbl.SILVER_WEATHER).to_pandas()
+    t = Lake(home).read(cat.SILVER_WEATHER).to_pandas()
     t = t[(t.latitude == lat) & (t.longitude == lon)]
     t = t[pd.DatetimeIndex(t.ts).date == day].sort_values("ts").set_index("ts")
     t.loc[t.index.hour.isin(sorted(hot)), "temperature_c"] = 40.0
@@ -273,7 +274,7 @@ def test_recorded_energy_charts_prices_on_readings(tmp_path: Path) -> None:
     assert first.status == "success" and first.rows_merged == 48
     assert first.url.startswith("https://api.energy-charts.info/price?bzn=DE-LU")
     lake = Lake(s.home)
-    ck = lake.read(tbl.OPS_CHECKPOINTS)
+    ck = lake.read(cat.OPS_CHECKPOINTS)
     marks = ck.filter(pc.equal(ck["step"], EXTERNAL_STEP))
     assert marks.select(["batch_id", "run_id"]).to_pylist() == [
         {"batch_id": first.batch_id, "run_id": first.run_id}
@@ -301,7 +302,7 @@ def test_recorded_energy_charts_prices_on_readings(tmp_path: Path) -> None:
     # The response covers 2024-12-09 23:00 to 2024-12-11 23:00 UTC: the 12th has no price,
     # and its readings stay (NULL price).
     assert by_date[dt.date(2024, 12, 12)] == 0 and by_date[dt.date(2024, 12, 10)] > 0
-    ck = lake.read(tbl.OPS_CHECKPOINTS)
+    ck = lake.read(cat.OPS_CHECKPOINTS)
     applied = set(ck.filter(pc.equal(ck["step"], "gold"))["batch_id"].to_pylist())
     assert again.run_id in applied and pending_external(lake, applied) == {}
 
@@ -317,7 +318,7 @@ def _horizontal_pvgis_rows(weather: pd.DataFrame, lat: float, lon: float) -> pa.
         {
             "latitude": [lat] * n,
             "longitude": [lon] * n,
-            "ts": pa.array(stamps.to_pydatetime(), tbl.UTC_TS),
+            "ts": pa.array(stamps.to_pydatetime(), UTC_TS),
             "p_w": [None] * n,
             "poa_global_w_m2": weather["shortwave_radiation"].to_numpy(),
             "poa_direct_w_m2": weather["direct_radiation"].to_numpy(),
@@ -354,10 +355,10 @@ def test_pv_potential_models_the_hours_without_weather(tmp_path: Path) -> None:
         body=open_meteo_body(lat, lon, day1),
     )  # fmt: skip
     assert out.status == "success"
-    Lake(s.home).append(tbl.SILVER_PV_POTENTIAL, _horizontal_pvgis_rows(hourly, lat, lon))
+    Lake(s.home).append(cat.SILVER_PV_POTENTIAL, _horizontal_pvgis_rows(hourly, lat, lon))
     run_pipeline(s)
 
-    got = Lake(s.home).read(tbl.GOLD_PV_MODELLED).to_pandas()
+    got = Lake(s.home).read(cat.GOLD_PV_MODELLED).to_pandas()
     by_input = got.groupby([got.date, got.model_input])["modelled_kwh"].sum()
     assert set(by_input.index) == {
         (dt.date(2024, 3, 1), "weather"),
@@ -365,8 +366,8 @@ def test_pv_potential_models_the_hours_without_weather(tmp_path: Path) -> None:
     }
     assert got.groupby(["user_id", "hour_ts"]).size().max() == 1
     # Same sun both ways: the PV potential path gives the weather path's energy within 5 %.
-    prof = Lake(s.home).read(tbl.SILVER_USERS).to_pandas()
-    w = Lake(s.home).read(tbl.SILVER_WEATHER).to_pandas()
+    prof = Lake(s.home).read(cat.SILVER_USERS).to_pandas()
+    w = Lake(s.home).read(cat.SILVER_WEATHER).to_pandas()
     both = hourly.rename(
         columns={
             "temperature_2m": "temperature_c",
@@ -392,7 +393,7 @@ def test_external_gold_same_on_duckdb_and_spark(tmp_path: Path, spark: Engine) -
     shutil.copytree(a.home, b.home)
     run_pipeline(a, engine=DuckDBEngine())
     run_pipeline(b, engine=spark)
-    for spec in (tbl.GOLD_READINGS_ENRICHED, tbl.GOLD_PV_MODELLED, tbl.GOLD_PEAK_HOURS):
+    for spec in (cat.GOLD_READINGS_ENRICHED, cat.GOLD_PV_MODELLED, cat.GOLD_PEAK_HOURS):
         ra, rb = (
             sorted(
                 Lake(home).read(spec).to_pylist(),

@@ -11,14 +11,14 @@ import pyarrow.compute as pc
 import pytest
 
 from wattlake.config import Settings
-from wattlake.lake import tables as tbl
-from wattlake.lake.tables import (
+from wattlake.lake import catalog as cat
+from wattlake.lake.catalog import (
     BRONZE_API_RESPONSES,
     SILVER_PRICES,
     SILVER_PV_POTENTIAL,
     SILVER_WEATHER,
-    Lake,
 )
+from wattlake.lake.delta import Lake
 from wattlake.pipeline.external import ingest_prices, ingest_pv, ingest_weather
 from wattlake.sources.http import HttpClient
 
@@ -84,7 +84,7 @@ def test_prices_end_to_end_and_idempotent(settings: Settings) -> None:
     assert (again.status, again.new_body) == ("success", False)
     assert lake.read(SILVER_PRICES).num_rows == 48
     assert lake.read(BRONZE_API_RESPONSES).num_rows == 1
-    runs = lake.read(tbl.OPS_RUNS).to_pylist()
+    runs = lake.read(cat.OPS_RUNS).to_pylist()
     assert [r["status"] for r in runs] == ["success", "success"]
 
 
@@ -143,11 +143,11 @@ def test_bad_body_goes_to_dead_letter(settings: Settings, body: bytes, reason: s
     )
     assert out.status == "failed" and reason in out.message
     lake = Lake(settings.home)
-    dead = lake.read(tbl.OPS_DEAD_LETTER).to_pylist()
+    dead = lake.read(cat.OPS_DEAD_LETTER).to_pylist()
     assert len(dead) == 1
     assert dead[0]["source_file"].startswith("http://x/price?") and dead[0]["line_number"] == 0
     assert dead[0]["raw_text"] == body.decode()[:2000] and reason in dead[0]["reason"]
-    runs = lake.read(tbl.OPS_RUNS).to_pylist()
+    runs = lake.read(cat.OPS_RUNS).to_pylist()
     assert runs[0]["status"] == "failed" and runs[0]["rows_dead_letter"] == 1
     assert lake.read(SILVER_PRICES).num_rows == 0
     assert lake.read(BRONZE_API_RESPONSES).num_rows == 1  # the raw body is still archived
@@ -166,7 +166,7 @@ def test_http_failure_is_a_failed_run_not_an_exception(settings: Settings) -> No
     )
     assert out.status == "failed" and "HTTP 503" in out.message and "\n" not in out.message
     assert len(seen) == 5 and len(sleeps) == 4
-    runs = Lake(settings.home).read(tbl.OPS_RUNS).to_pylist()
+    runs = Lake(settings.home).read(cat.OPS_RUNS).to_pylist()
     assert runs[0]["status"] == "failed"
 
 

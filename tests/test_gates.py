@@ -10,8 +10,8 @@ import pytest
 
 from conftest import write
 from wattlake.config import load_settings
-from wattlake.lake import tables as tbl
-from wattlake.lake.tables import Lake
+from wattlake.lake import catalog as cat
+from wattlake.lake.delta import Lake
 from wattlake.pipeline.ingest import ingest_files
 from wattlake.pipeline.run import run_pipeline
 from wattlake.quality.runner import QualityGateError
@@ -36,9 +36,9 @@ def test_corrupted_silver_blocks_promotion_until_forced(tmp_path: Path) -> None:
     lake = Lake(s.home)
     facts_before = run_sql(s.home, "SELECT count(*) FROM dw.fact_energy_flow")[1]
     # Corrupt silver outside the next batch's meters: a duplicated (meter_id, ts) key of C.
-    silver = lake.read(tbl.SILVER_READINGS)
+    silver = lake.read(cat.SILVER_READINGS)
     c_rows = silver.filter(pc.equal(silver["meter_id"], "C"))
-    lake.append(tbl.SILVER_READINGS, c_rows.slice(0, 1))
+    lake.append(cat.SILVER_READINGS, c_rows.slice(0, 1))
     ingest_files(s, [write(tmp_path / "d2.csv", HEADER + _day("A", 5) + _day("B", 5))])
     with pytest.raises(QualityGateError, match=r"silver\.readings\.unique_meter_ts"):
         run_pipeline(s)

@@ -11,8 +11,8 @@ import pytest
 from conftest import write
 from wattlake.config import Settings
 from wattlake.errors import InputError
-from wattlake.lake import tables as tbl
-from wattlake.lake.tables import Lake
+from wattlake.lake import catalog as cat
+from wattlake.lake.delta import Lake
 from wattlake.pipeline.ingest import ingest_files
 from wattlake.sources.files import detect_format, parse_lines
 
@@ -97,7 +97,7 @@ def test_detect_format(header: str, fmt: str | None) -> None:
 def _counts(lake: Lake) -> dict[str, int]:
     return {
         s.qualified: lake.read(s).num_rows
-        for s in (tbl.BRONZE_READINGS, tbl.OPS_DEAD_LETTER, tbl.OPS_MANIFEST)
+        for s in (cat.BRONZE_READINGS, cat.OPS_DEAD_LETTER, cat.OPS_MANIFEST)
     }
 
 
@@ -112,16 +112,16 @@ def test_ingest_lineage_dead_letters_and_idempotency(settings: Settings, tmp_pat
     )
     s1 = ingest_files(settings, [f])
     lake = Lake(settings.home)
-    bronze = lake.read(tbl.BRONZE_READINGS).to_pylist()
+    bronze = lake.read(cat.BRONZE_READINGS).to_pylist()
     assert [r["_row_number"] for r in bronze] == [2, 5]
     assert {r["_source_file"] for r in bronze} == {str(f)}
     assert all(len(r["_record_id"]) == 64 for r in bronze)
     assert s1.files[0].duplicates == 1 and s1.files[0].dead_letters == 1
-    dead = lake.read(tbl.OPS_DEAD_LETTER).to_pylist()
+    dead = lake.read(cat.OPS_DEAD_LETTER).to_pylist()
     assert dead[0]["line_number"] == 4 and dead[0]["raw_text"] == "garbage"
     # lines = landed + duplicates + dead letters
     assert s1.files[0].lines == s1.landed + s1.duplicates + s1.dead_letters
-    part = list((lake.path(tbl.BRONZE_READINGS)).glob("ingest_date=*"))
+    part = list((lake.path(cat.BRONZE_READINGS)).glob("ingest_date=*"))
     assert len(part) == 1
 
     before = _counts(lake)
@@ -133,7 +133,7 @@ def test_ingest_lineage_dead_letters_and_idempotency(settings: Settings, tmp_pat
     g.write_bytes(gzip.compress(f.read_bytes() + b"M3,2012-10-12 00:30:00.0000000,1\n"))
     s3 = ingest_files(settings, [g])
     assert s3.landed == 1 and s3.duplicates == 3
-    runs = lake.read(tbl.OPS_RUNS).to_pylist()
+    runs = lake.read(cat.OPS_RUNS).to_pylist()
     assert {r["status"] for r in runs} == {"success", "skipped"}
     assert all(r["checksum"] for r in runs)
 
@@ -179,7 +179,7 @@ def test_mixed_directory_rejected_with_format(settings: Settings, tmp_path: Path
     write(d / "b.csv", CSV + "M1,2024-01-01T00:00:00Z,5,kW\n")
     with pytest.raises(InputError, match="not the lcl layout"):
         ingest_files(settings, [d], "lcl")
-    assert not Lake(settings.home).exists(tbl.BRONZE_READINGS)
+    assert not Lake(settings.home).exists(cat.BRONZE_READINGS)
     # Without --format each file's layout is detected and both land.
     summary = ingest_files(settings, [d])
     assert summary.landed == 2
@@ -198,7 +198,7 @@ def test_bronze_rows_land_sorted_by_meter(settings: Settings, tmp_path: Path) ->
     )
     b = write(tmp_path / "b.csv", lines([("M1", "01:00"), ("M0", "00:30")]))
     ingest_files(settings, [a, b])
-    (path,) = Lake(settings.home).path(tbl.BRONZE_READINGS).rglob("*.parquet")
+    (path,) = Lake(settings.home).path(cat.BRONZE_READINGS).rglob("*.parquet")
     got = pq.read_table(path, columns=["meter_id", "timestamp", "_source_file"]).to_pylist()
     assert [(r["meter_id"], r["timestamp"][11:16], Path(r["_source_file"]).name) for r in got] == [
         ("M0", "00:30", "b.csv"),

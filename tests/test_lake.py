@@ -11,14 +11,17 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from wattlake.lake import tables as tbl
-from wattlake.lake.tables import Lake
+from wattlake.lake import catalog as cat
+from wattlake.lake import delta
+from wattlake.lake.delta import Lake
+from wattlake.lake.spec import TableSpec
 
-CLUSTERED = tbl.TableSpec(
+CLUSTERED = TableSpec(
     "test",
     "clustered",
     (("meter_id", pa.string()), ("line", pa.int64()), ("_record_id", pa.string())),
     cluster_by=("meter_id",),
+    merge_keys=("_record_id",),
 )
 PLAIN = replace(CLUSTERED, name="plain", cluster_by=())
 
@@ -34,7 +37,7 @@ def _rows(ids: list[str]) -> pa.Table:
     )
 
 
-def _files(lake: Lake, spec: tbl.TableSpec) -> list[list[list[tuple[str, int]]]]:
+def _files(lake: Lake, spec: TableSpec) -> list[list[list[tuple[str, int]]]]:
     """(meter_id, line) of every row of every non-empty row group of every data file."""
     out = []
     for path in sorted(lake.path(spec).rglob("*.parquet")):
@@ -50,7 +53,7 @@ def _files(lake: Lake, spec: tbl.TableSpec) -> list[list[list[tuple[str, int]]]]
 
 
 def test_columns_added_by_a_newer_spec(tmp_path: Path) -> None:
-    new = tbl.SILVER_READINGS
+    new = cat.SILVER_READINGS
     old = replace(new, columns=tuple(c for c in new.columns if c[0] != "quality_tier"))
     lake = Lake(tmp_path)
     row = {n: None for n in old.column_names} | {"meter_id": "M1", "quality_score": 95}
@@ -71,11 +74,11 @@ def test_columns_added_by_a_newer_spec(tmp_path: Path) -> None:
 IDS = ["M3", "M1", "M2", "M1", "M3", "M2", "M1", "M2", "M3", "M1"]
 
 
-def _write(lake: Lake, spec: tbl.TableSpec, data: pa.Table, how: str) -> None:
+def _write(lake: Lake, spec: TableSpec, data: pa.Table, how: str) -> None:
     if how == "append":
         lake.append(spec, data)
     elif how == "insert_new":
-        lake.insert_new(spec, data, ["_record_id"])
+        lake.insert_new(spec, data)
     else:
         lake.replace_where(spec, data, None)
 
@@ -99,7 +102,7 @@ def test_clustered_table_is_written_in_small_narrow_row_groups(
     """Row groups of at most `CLUSTERED_ROW_GROUP_ROWS` rows, each over a narrow range of
     meters. delta-rs may interleave a few batches of the sorted rows (one per CPU) and order
     the groups as it likes, so the check is the range, not the exact rows."""
-    monkeypatch.setattr(tbl, "CLUSTERED_ROW_GROUP_ROWS", 2000)
+    monkeypatch.setattr(delta, "CLUSTERED_ROW_GROUP_ROWS", 2000)
     meters = [f"M{i:03d}" for i in range(400)]
     data = _rows([meters[i % 400] for i in range(40_000)])  # interleaved
     lake = Lake(tmp_path)
@@ -126,7 +129,7 @@ def test_filter_on_the_cluster_column_skips_row_groups(
 ) -> None:
     """What the silver VEE's meter chunks rely on: by their min/max statistics, only the
     row groups of the filtered meters can match (unsorted, every row group would)."""
-    monkeypatch.setattr(tbl, "CLUSTERED_ROW_GROUP_ROWS", 100)
+    monkeypatch.setattr(delta, "CLUSTERED_ROW_GROUP_ROWS", 100)
     ids = [f"M{i % 50:02d}" for i in range(5000)]  # 50 meters of 100 rows, interleaved
     for spec, expected in ((CLUSTERED, 5), (PLAIN, 1)):
         lake = Lake(tmp_path / spec.name)

@@ -11,7 +11,7 @@ import pytest
 from conftest import write
 from test_cli import wl
 from wattlake.errors import InputError
-from wattlake.lake.tables import USER_PROFILE_COLUMNS
+from wattlake.lake.catalog import USER_PROFILE_COLUMNS
 from wattlake.sources.files import detect_format, parse_lines
 from wattlake.sources.lcl_users import LCL_PROFILE_EFFECTIVE_DATE, households_as_profiles
 

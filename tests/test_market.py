@@ -9,7 +9,7 @@ import numpy as np
 import pyarrow as pa
 import pytest
 
-from wattlake.lake.tables import ROLLING_KPIS
+from wattlake.lake.catalog import ROLLING_KPIS
 from wattlake.market import (
     MarketConfig,
     PayAsClear,

@@ -19,8 +19,8 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from wattlake.config import load_settings
 from wattlake.generate import generate
-from wattlake.lake import tables as tbl
-from wattlake.lake.tables import Lake
+from wattlake.lake import catalog as cat
+from wattlake.lake.delta import Lake
 from wattlake.observability.alerts import (
     Alert,
     LogNotifier,
@@ -88,7 +88,7 @@ def test_prometheus_exposition(home: Path) -> None:
     assert s[("wattlake_ingestion_backlog_records", ())] == 0
     # per-rule quarantine counts equal the SQL count of rows naming the rule
     lake = Lake(home)
-    q = lake.read(tbl.SILVER_QUARANTINE, ["rules"])["rules"].to_pylist()
+    q = lake.read(cat.SILVER_QUARANTINE, ["rules"])["rules"].to_pylist()
     rules = {r for rs in q for r in rs.split(",")}
     assert rules
     for rule in rules:
@@ -132,7 +132,7 @@ def test_failure_and_low_quality_alerts(home: Path) -> None:
     lake = Lake(home)
     now = dt.datetime.now(dt.UTC)
     lake.append(
-        tbl.OPS_RUNS,
+        cat.OPS_RUNS,
         pa.Table.from_pylist(
             [
                 {
@@ -157,7 +157,7 @@ def test_failure_and_low_quality_alerts(home: Path) -> None:
     assert len(new) == len(alerts)
     assert write_alerts(lake, alerts) == []
     # The pipeline already raised its fault alerts: no duplicate meter_fault for them.
-    existing = lake.read(tbl.OPS_ALERTS).to_pylist()
+    existing = lake.read(cat.OPS_ALERTS).to_pylist()
     pipeline_faults = {
         (r["rule"], r["meter_id"]) for r in existing if r["rule"].startswith("fault_")
     }

@@ -15,8 +15,9 @@ from test_vee_rules import check_case, classify_cases
 from wattlake.config import Settings, load_settings
 from wattlake.engine import DuckDBEngine, Engine
 from wattlake.generate import generate
-from wattlake.lake import tables as tbl
-from wattlake.lake.tables import Lake
+from wattlake.lake import catalog as cat
+from wattlake.lake.delta import Lake
+from wattlake.lake.spec import TableSpec
 from wattlake.pipeline.ingest import ingest_files
 from wattlake.pipeline.run import run_pipeline
 
@@ -24,13 +25,13 @@ pytestmark = pytest.mark.spark
 
 ALL_CASES: list[Case] = [p.values[0] for p in CASES]
 COMPARED = (
-    tbl.SILVER_READINGS,
-    tbl.SILVER_QUARANTINE,
-    tbl.SILVER_USERS,
-    tbl.GOLD_HOURLY_METER,
-    tbl.GOLD_FLOW_HOURLY,
-    tbl.GOLD_DAILY_BALANCE,
-    tbl.GOLD_PEAK_HOURS,
+    cat.SILVER_READINGS,
+    cat.SILVER_QUARANTINE,
+    cat.SILVER_USERS,
+    cat.GOLD_HOURLY_METER,
+    cat.GOLD_FLOW_HOURLY,
+    cat.GOLD_DAILY_BALANCE,
+    cat.GOLD_PEAK_HOURS,
 )
 
 
@@ -44,7 +45,7 @@ def test_rule_case_spark(case: Case, spark_results: dict[int, dict[str, Any]]) -
     check_case(case, spark_results[ALL_CASES.index(case)])
 
 
-def _sorted(t: pa.Table, spec: tbl.TableSpec) -> list[dict[str, Any]]:
+def _sorted(t: pa.Table, spec: TableSpec) -> list[dict[str, Any]]:
     cols = [c for c in spec.column_names if c not in ("_run_id",)]
     rows = t.select(cols).to_pylist()
     return sorted(rows, key=lambda r: tuple("" if v is None else str(v) for v in r.values()))

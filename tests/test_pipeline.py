@@ -13,24 +13,24 @@ import pytest
 
 from wattlake.config import Settings, load_settings
 from wattlake.generate import GenerationResult, generate
-from wattlake.lake import tables as tbl
-from wattlake.lake.tables import Lake
+from wattlake.lake import catalog as cat
+from wattlake.lake.delta import Lake
 from wattlake.pipeline.ingest import ingest_files
 from wattlake.pipeline.run import run_pipeline
 from wattlake.query import run_sql
 from wattlake.warehouse.loader import warehouse_path
 
 DATA_TABLES = (
-    tbl.SILVER_READINGS,
-    tbl.SILVER_QUARANTINE,
-    tbl.GOLD_HOURLY_METER,
-    tbl.GOLD_FLOW_HOURLY,
-    tbl.GOLD_DAILY_BALANCE,
-    tbl.GOLD_PEAK_HOURS,
-    tbl.GOLD_P2P_TRADES,
-    tbl.GOLD_USER_KPIS,
-    tbl.GOLD_COMMUNITY_KPIS,
-    tbl.GOLD_USER_PROFILES,
+    cat.SILVER_READINGS,
+    cat.SILVER_QUARANTINE,
+    cat.GOLD_HOURLY_METER,
+    cat.GOLD_FLOW_HOURLY,
+    cat.GOLD_DAILY_BALANCE,
+    cat.GOLD_PEAK_HOURS,
+    cat.GOLD_P2P_TRADES,
+    cat.GOLD_USER_KPIS,
+    cat.GOLD_COMMUNITY_KPIS,
+    cat.GOLD_USER_PROFILES,
 )
 # Malformed lines: structural breakage is a dead letter, an unparseable field is quarantined.
 MALFORMED_WHERE = {

@@ -15,8 +15,9 @@ import pytest
 
 from wattlake.config import load_settings
 from wattlake.generate import generate
-from wattlake.lake import tables as tbl
-from wattlake.lake.tables import Lake
+from wattlake.lake import catalog as cat
+from wattlake.lake.delta import Lake
+from wattlake.lake.spec import TableSpec
 from wattlake.pipeline.ingest import ingest_files
 from wattlake.pipeline.run import run_pipeline
 from wattlake.quality.checks import CHECKS, LAYERS, get_check
@@ -52,11 +53,11 @@ def home_copy(clean_home: Path, tmp_path: Path) -> Path:
     return dst
 
 
-def _first(lake: Lake, spec: tbl.TableSpec) -> dict[str, object]:
+def _first(lake: Lake, spec: TableSpec) -> dict[str, object]:
     return lake.read(spec).slice(0, 1).to_pylist()[0]
 
 
-def _append(home: Path, spec: tbl.TableSpec, row: dict[str, object]) -> None:
+def _append(home: Path, spec: TableSpec, row: dict[str, object]) -> None:
     Lake(home).append(spec, pa.Table.from_pylist([row]))
 
 
@@ -83,55 +84,55 @@ def _pg_ts(ts: object) -> str:
 
 
 def dup_silver(home: Path) -> str:
-    row = _first(Lake(home), tbl.SILVER_READINGS)
-    _append(home, tbl.SILVER_READINGS, row)
+    row = _first(Lake(home), cat.SILVER_READINGS)
+    _append(home, cat.SILVER_READINGS, row)
     return f"{row['meter_id']}|{_pg_ts(row['ts'])}"
 
 
 def silver_kwh_out_of_range(home: Path) -> str:
-    row = _first(Lake(home), tbl.SILVER_READINGS)
+    row = _first(Lake(home), cat.SILVER_READINGS)
     row.update(meter_id="BADKWH", kwh=99.0, kw=198.0)
-    _append(home, tbl.SILVER_READINGS, row)
+    _append(home, cat.SILVER_READINGS, row)
     return "BADKWH"
 
 
 def silver_null_kwh(home: Path) -> str:
-    row = _first(Lake(home), tbl.SILVER_READINGS)
+    row = _first(Lake(home), cat.SILVER_READINGS)
     row.update(meter_id="NULLKWH", kwh=None)
-    _append(home, tbl.SILVER_READINGS, row)
+    _append(home, cat.SILVER_READINGS, row)
     return "NULLKWH"
 
 
 def silver_bad_grade(home: Path) -> str:
-    row = _first(Lake(home), tbl.SILVER_READINGS)
+    row = _first(Lake(home), cat.SILVER_READINGS)
     row.update(meter_id="BADGRADE", quality_score=100, quality_grade="F")
-    _append(home, tbl.SILVER_READINGS, row)
+    _append(home, cat.SILVER_READINGS, row)
     return "BADGRADE"
 
 
 def silver_bad_tier(home: Path) -> str:
-    row = _first(Lake(home), tbl.SILVER_READINGS)
+    row = _first(Lake(home), cat.SILVER_READINGS)
     row.update(meter_id="BADTIER", quality_score=75, quality_grade="B", quality_tier="premium")
-    _append(home, tbl.SILVER_READINGS, row)
+    _append(home, cat.SILVER_READINGS, row)
     return "BADTIER"
 
 
 def silver_bad_score(home: Path) -> str:
-    row = _first(Lake(home), tbl.SILVER_READINGS)
+    row = _first(Lake(home), cat.SILVER_READINGS)
     row.update(meter_id="BADSCORE", quality_score=140, quality_grade="A")
-    _append(home, tbl.SILVER_READINGS, row)
+    _append(home, cat.SILVER_READINGS, row)
     return "BADSCORE"
 
 
 def silver_bad_kw(home: Path) -> str:
-    row = _first(Lake(home), tbl.SILVER_READINGS)
+    row = _first(Lake(home), cat.SILVER_READINGS)
     row.update(meter_id="BADKW", kwh=1.0, kw=7.0)
-    _append(home, tbl.SILVER_READINGS, row)
+    _append(home, cat.SILVER_READINGS, row)
     return "BADKW"
 
 
 def silver_huge_meter(home: Path) -> str:
-    base = _first(Lake(home), tbl.SILVER_READINGS)
+    base = _first(Lake(home), cat.SILVER_READINGS)
     rows = []
     for i in range(4):
         r = dict(base)
@@ -143,35 +144,35 @@ def silver_huge_meter(home: Path) -> str:
             _record_id=f"huge{i}",
         )
         rows.append(r)
-    Lake(home).append(tbl.SILVER_READINGS, pa.Table.from_pylist(rows))
+    Lake(home).append(cat.SILVER_READINGS, pa.Table.from_pylist(rows))
     return "HUGE=240"
 
 
 def bronze_orphan(home: Path) -> str:
-    row = _first(Lake(home), tbl.BRONZE_READINGS)
+    row = _first(Lake(home), cat.BRONZE_READINGS)
     row.update(_record_id="orphan-record")
-    _append(home, tbl.BRONZE_READINGS, row)
+    _append(home, cat.BRONZE_READINGS, row)
     return "missing:orphan-record"
 
 
 def bronze_null_lineage(home: Path) -> str:
-    row = _first(Lake(home), tbl.BRONZE_READINGS)
+    row = _first(Lake(home), cat.BRONZE_READINGS)
     row.update(_record_id="nolineage", _batch_id=None)
-    _append(home, tbl.BRONZE_READINGS, row)
+    _append(home, cat.BRONZE_READINGS, row)
     return "nolineage"
 
 
 def quarantine_no_rules(home: Path) -> str:
-    row = _first(Lake(home), tbl.SILVER_QUARANTINE)
+    row = _first(Lake(home), cat.SILVER_QUARANTINE)
     row.update(_record_id="norules", rules="")
-    _append(home, tbl.SILVER_QUARANTINE, row)
+    _append(home, cat.SILVER_QUARANTINE, row)
     return "norules"
 
 
 def weather_hot(home: Path) -> str:
     _append(
         home,
-        tbl.SILVER_WEATHER,
+        cat.SILVER_WEATHER,
         {
             "latitude": 51.5,
             "longitude": -0.1,
@@ -184,22 +185,22 @@ def weather_hot(home: Path) -> str:
 
 def _mutate_flow(home: Path, **changes: float) -> str:
     lake = Lake(home)
-    flow = lake.read(tbl.GOLD_FLOW_HOURLY)
+    flow = lake.read(cat.GOLD_FLOW_HOURLY)
     rows = flow.to_pylist()
     target = next(r for r in rows if r["consumption_kwh"] > 0.1)
     for col, delta in changes.items():
         target[col] = target[col] + delta
-    lake.replace_where(tbl.GOLD_FLOW_HOURLY, pa.Table.from_pylist(rows, flow.schema), None)
+    lake.replace_where(cat.GOLD_FLOW_HOURLY, pa.Table.from_pylist(rows, flow.schema), None)
     return f"{target['user_id']}|{_pg_ts(target['hour_ts'])}"
 
 
 def gold_negative(home: Path) -> str:
     lake = Lake(home)
-    flow = lake.read(tbl.GOLD_FLOW_HOURLY)
+    flow = lake.read(cat.GOLD_FLOW_HOURLY)
     rows = flow.to_pylist()
     rows[0]["consumption_kwh"] = -1.0
     rows[0]["grid_import_kwh"] = -1.0 - rows[0]["self_consumption_kwh"]
-    lake.replace_where(tbl.GOLD_FLOW_HOURLY, pa.Table.from_pylist(rows, flow.schema), None)
+    lake.replace_where(cat.GOLD_FLOW_HOURLY, pa.Table.from_pylist(rows, flow.schema), None)
     return f"{rows[0]['user_id']}|{_pg_ts(rows[0]['hour_ts'])}"
 
 
@@ -214,26 +215,26 @@ def gold_daily_off(home: Path) -> str:
 
 
 def gold_ghost_user(home: Path) -> str:
-    row = _first(Lake(home), tbl.GOLD_FLOW_HOURLY)
+    row = _first(Lake(home), cat.GOLD_FLOW_HOURLY)
     row.update(user_id="GHOST")
-    _append(home, tbl.GOLD_FLOW_HOURLY, row)
+    _append(home, cat.GOLD_FLOW_HOURLY, row)
     return "GHOST"
 
 
 def gold_fourth_peak(home: Path) -> str:
-    row = _first(Lake(home), tbl.GOLD_PEAK_HOURS)
+    row = _first(Lake(home), cat.GOLD_PEAK_HOURS)
     row.update(peak_rank=4)
-    _append(home, tbl.GOLD_PEAK_HOURS, row)
+    _append(home, cat.GOLD_PEAK_HOURS, row)
     return f"{row['date']} n=4"
 
 
 def gold_stats_off(home: Path) -> str:
     lake = Lake(home)
-    t = lake.read(tbl.GOLD_HOURLY_METER)
+    t = lake.read(cat.GOLD_HOURLY_METER)
     kwh = pc.add(t["kwh"], pa.scalar(0.0))
     kwh = pa.concat_arrays([pa.array([kwh[0].as_py() + 1.0]), kwh.slice(1).combine_chunks()])
     t2 = t.set_column(t.schema.get_field_index("kwh"), "kwh", kwh)
-    lake.replace_where(tbl.GOLD_HOURLY_METER, t2, None)
+    lake.replace_where(cat.GOLD_HOURLY_METER, t2, None)
     return f"{t['meter_id'][0]}|{_pg_ts(t['hour_ts'][0].as_py())}"
 
 
@@ -329,16 +330,16 @@ def wh_dup_fact(home: Path) -> str:
 
 
 def kpi_ghost_user(home: Path) -> str:
-    row = _first(Lake(home), tbl.GOLD_USER_KPIS)
+    row = _first(Lake(home), cat.GOLD_USER_KPIS)
     row.update(user_id="GHOSTKPI")
-    _append(home, tbl.GOLD_USER_KPIS, row)
+    _append(home, cat.GOLD_USER_KPIS, row)
     return "GHOSTKPI|"
 
 
 def community_kpi_off(home: Path) -> str:
-    row = _first(Lake(home), tbl.GOLD_COMMUNITY_KPIS)
+    row = _first(Lake(home), cat.GOLD_COMMUNITY_KPIS)
     row.update(community_id=999, members=1)
-    _append(home, tbl.GOLD_COMMUNITY_KPIS, row)
+    _append(home, cat.GOLD_COMMUNITY_KPIS, row)
     return "999|"
 
 
@@ -363,8 +364,8 @@ def wh_dangling_price(home: Path) -> str:
 
 def enriched_dropped(home: Path) -> str:
     lake = Lake(home)
-    day = _first(lake, tbl.GOLD_READINGS_ENRICHED)["date"]
-    lake.delete(tbl.GOLD_READINGS_ENRICHED, f"date = '{day}' AND meter_id = 'MAC000001'")
+    day = _first(lake, cat.GOLD_READINGS_ENRICHED)["date"]
+    lake.delete(cat.GOLD_READINGS_ENRICHED, f"date = '{day}' AND meter_id = 'MAC000001'")
     return f"{day} enriched="
 
 
@@ -376,16 +377,16 @@ def pv_negative(home: Path) -> str:
         "modelled_kwh": -1.0,
         "model_input": "weather",
     }
-    _append(home, tbl.GOLD_PV_MODELLED, row)
+    _append(home, cat.GOLD_PV_MODELLED, row)
     return "NEGPV|"
 
 
 def _agreements(home: Path, valid_to: dt.date) -> None:
-    _append(home, tbl.SILVER_METERPOINTS, {"meterpoint_id": "1001", "region": "A"})
-    _append(home, tbl.SILVER_PRODUCTS, {"product_id": "P1", "display_name": "Fixed"})
+    _append(home, cat.SILVER_METERPOINTS, {"meterpoint_id": "1001", "region": "A"})
+    _append(home, cat.SILVER_PRODUCTS, {"product_id": "P1", "display_name": "Fixed"})
     _append(
         home,
-        tbl.SILVER_AGREEMENTS,
+        cat.SILVER_AGREEMENTS,
         {
             "agreement_id": "AG1" if valid_to.year > 2024 else "AG2",
             "meterpoint_id": "1001",
@@ -444,14 +445,14 @@ CASES: list[tuple[str, Corrupt]] = [
 
 
 def dup_bronze(home: Path) -> str:
-    row = _first(Lake(home), tbl.BRONZE_READINGS)
-    _append(home, tbl.BRONZE_READINGS, row)
+    row = _first(Lake(home), cat.BRONZE_READINGS)
+    _append(home, cat.BRONZE_READINGS, row)
     return str(row["_record_id"])
 
 
 def dup_flow(home: Path) -> str:
-    row = _first(Lake(home), tbl.GOLD_FLOW_HOURLY)
-    _append(home, tbl.GOLD_FLOW_HOURLY, row)
+    row = _first(Lake(home), cat.GOLD_FLOW_HOURLY)
+    _append(home, cat.GOLD_FLOW_HOURLY, row)
     return f"{row['user_id']}|{_pg_ts(row['hour_ts'])}"
 
 
@@ -500,7 +501,7 @@ def test_check_fails_on_corrupted_copy(
         assert before.status in ("skipped", "passed") and before.failing_rows == 0
         _append(
             home_copy,
-            tbl.SILVER_WEATHER,
+            cat.SILVER_WEATHER,
             {
                 "latitude": 51.5,
                 "longitude": -0.1,

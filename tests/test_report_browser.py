@@ -20,8 +20,8 @@ import pytest
 
 from wattlake.config import load_settings
 from wattlake.generate import generate
-from wattlake.lake import tables as tbl
-from wattlake.lake.tables import Lake
+from wattlake.lake import catalog as cat
+from wattlake.lake.delta import Lake
 from wattlake.pipeline.ingest import ingest_files
 from wattlake.pipeline.run import run_pipeline
 from wattlake.quality.report import render_report
@@ -72,16 +72,16 @@ def report(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     run_pipeline(s)
     lake = Lake(s.home)
     # The pipeline stored its own gate results (checked now, after NOW): start from none.
-    shutil.rmtree(lake.path(tbl.OPS_QUALITY_RESULTS), ignore_errors=True)
+    shutil.rmtree(lake.path(cat.OPS_QUALITY_RESULTS), ignore_errors=True)
     for i in range(3):  # clean runs for the trend
         store_results(lake, run_checks(s.home, None, f"q-clean-{i}", now=NOW))
     # Corrupt: a duplicate silver key and a negative gold consumption.
-    silver = lake.read(tbl.SILVER_READINGS).slice(0, 1)
-    lake.append(tbl.SILVER_READINGS, silver)
-    flow = lake.read(tbl.GOLD_FLOW_HOURLY)
+    silver = lake.read(cat.SILVER_READINGS).slice(0, 1)
+    lake.append(cat.SILVER_READINGS, silver)
+    flow = lake.read(cat.GOLD_FLOW_HOURLY)
     rows = flow.to_pylist()
     rows[0]["consumption_kwh"] = -2.0
-    lake.replace_where(tbl.GOLD_FLOW_HOURLY, pa.Table.from_pylist(rows, flow.schema), None)
+    lake.replace_where(cat.GOLD_FLOW_HOURLY, pa.Table.from_pylist(rows, flow.schema), None)
     store_results(lake, run_checks(s.home, None, "q-corrupt", now=NOW))
     return render_report(s.home, None, root / "out")
 

@@ -19,8 +19,8 @@ from wattlake.config import Settings, load_settings
 from wattlake.engine import Engine
 from wattlake.errors import InputError
 from wattlake.generate.smart_meter_etl import generate_smart_meter_etl
-from wattlake.lake import tables as tbl
-from wattlake.lake.tables import Lake
+from wattlake.lake import catalog as cat
+from wattlake.lake.delta import Lake
 from wattlake.pipeline.ingest import ingest_files
 from wattlake.reports.run import compute_report, date_range
 from wattlake.sources.smart_meter_etl import (
@@ -801,9 +801,9 @@ def test_new_snapshot_updates_silver(tmp_path: Path, settings: Settings) -> None
     assert (by_table["agreements"].landed, by_table["agreements"].duplicates) == (1, 2)
     assert (by_table["meterpoints"].landed, by_table["meterpoints"].duplicates) == (0, 2)
     lake = Lake(settings.home)
-    agr = lake.read(tbl.SILVER_AGREEMENTS).sort_by("agreement_id").to_pylist()
+    agr = lake.read(cat.SILVER_AGREEMENTS).sort_by("agreement_id").to_pylist()
     assert [a["agreement_valid_to"] for a in agr] == [D, None, dt.date(2021, 3, 1)]
-    assert lake.read(tbl.BRONZE_SME_AGREEMENTS).num_rows == 4
+    assert lake.read(cat.BRONZE_SME_AGREEMENTS).num_rows == 4
 
 
 # -- the generator ----------------------------------------------------------------------------
@@ -822,9 +822,9 @@ def test_generated_sample_round_trip(tmp_path: Path, layout: str) -> None:
     assert summary.landed + summary.dead_letters == s.readings
     assert summary.dead_letters == s.bad_readings >= 3
     lake = Lake(settings.home)
-    assert lake.read(tbl.OPS_DEAD_LETTER).num_rows == s.bad_readings + s.bad_agreement_rows
-    assert lake.read(tbl.SILVER_METERPOINTS).num_rows == 4
-    assert lake.read(tbl.SILVER_AGREEMENTS).num_rows == s.agreements - 2  # 2 bad agreements
+    assert lake.read(cat.OPS_DEAD_LETTER).num_rows == s.bad_readings + s.bad_agreement_rows
+    assert lake.read(cat.SILVER_METERPOINTS).num_rows == 4
+    assert lake.read(cat.SILVER_AGREEMENTS).num_rows == s.agreements - 2  # 2 bad agreements
 
 
 def test_generate_cli(tmp_path: Path) -> None:

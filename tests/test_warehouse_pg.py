@@ -22,8 +22,8 @@ import pytest
 import pg
 from wattlake.config import Settings, load_settings
 from wattlake.generate import GenerationResult, generate
-from wattlake.lake import tables as tbl
-from wattlake.lake.tables import Lake
+from wattlake.lake import catalog as cat
+from wattlake.lake.delta import Lake
 from wattlake.pipeline.ingest import ingest_files
 from wattlake.pipeline.run import run_pipeline
 from wattlake.warehouse import loader
@@ -187,7 +187,7 @@ def test_same_contents_as_duckdb(homes: Homes) -> None:
     url = homes.pg.warehouse
     assert url is not None
     # The two lakes came from the same files: gold must match before the warehouse can.
-    gold = [Lake(h.home).read(tbl.GOLD_FLOW_HOURLY).num_rows for h in (homes.duck, homes.pg)]
+    gold = [Lake(h.home).read(cat.GOLD_FLOW_HOURLY).num_rows for h in (homes.duck, homes.pg)]
     assert gold[0] == gold[1] > 0
     for table, sql in NATURAL_ROWS.items():
         d, p = duck_rows(homes.duck.home, sql), pg.query(url, sql)
@@ -279,7 +279,7 @@ def test_integrity(homes: Homes, pg_db: str) -> None:
         "FROM dw.fact_energy_flow)) FROM dw.fact_monthly_summary",
     )
     assert diff < 1e-3
-    gold = Lake(homes.pg.home).read(tbl.GOLD_FLOW_HOURLY).num_rows
+    gold = Lake(homes.pg.home).read(cat.GOLD_FLOW_HOURLY).num_rows
     assert pg_one(pg_db, "SELECT count(*) FROM dw.fact_energy_flow") == gold
     # A full reload into a fresh database equals what the pipeline loaded.
     assert homes.pg.warehouse is not None

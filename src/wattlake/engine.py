@@ -9,7 +9,6 @@ Results are materialised to Arrow and written with delta-rs (`Lake`), the same f
 
 from __future__ import annotations
 
-import functools
 import itertools
 from collections.abc import Callable
 from pathlib import Path
@@ -20,23 +19,10 @@ import ibis.expr.types as ir
 import pyarrow as pa
 
 from wattlake.config import Settings
+from wattlake.duck import duckdb_connect
 from wattlake.errors import WattlakeError
-from wattlake.lake.tables import Lake, TableSpec, conform
-
-
-@functools.cache
-def delta_extension_path() -> str:
-    """Path of the DuckDB delta extension inside the `duckdb-extension-delta` wheel."""
-    import duckdb
-    import duckdb_extension_delta
-
-    root = Path(duckdb_extension_delta.__file__).parent
-    found = sorted(root.rglob(f"v{duckdb.__version__}/delta.duckdb_extension")) or sorted(
-        root.rglob("delta.duckdb_extension")
-    )
-    if not found:
-        raise WattlakeError(f"DuckDB delta extension not found under {root}")
-    return str(found[0])
+from wattlake.lake.delta import Lake
+from wattlake.lake.spec import TableSpec, conform
 
 
 class Engine:
@@ -161,19 +147,13 @@ class DuckDBEngine(Engine):
         chunk_readings: int | None = None,
         temp_directory: Path | None = None,
     ) -> None:
-        self.con = ibis.duckdb.connect()
-        self.con.raw_sql("SET TimeZone = 'UTC'")
-        if threads:
-            self.con.raw_sql(f"SET threads = {int(threads)}")
-        if memory_limit:
-            self.con.raw_sql(f"SET memory_limit = '{memory_limit}'")
-        if temp_directory is not None:
-            temp_directory.mkdir(parents=True, exist_ok=True)
-            path = str(temp_directory).replace("'", "''")
-            self.con.raw_sql(f"SET temp_directory = '{path}'")
+        self.con = ibis.duckdb.from_connection(
+            duckdb_connect(
+                memory_limit=memory_limit, temp_directory=temp_directory, threads=threads
+            )
+        )
         if chunk_readings:
             self.chunk_readings = chunk_readings
-        self.con.raw_sql(f"INSTALL '{delta_extension_path()}'; LOAD delta;")
         self._n = 0
 
     def read(self, lake: Lake, spec: TableSpec) -> ir.Table:

@@ -8,33 +8,19 @@ from pathlib import Path
 
 import duckdb
 
-from wattlake.engine import delta_extension_path
+from wattlake.duck import duckdb_connect, load_extension
 from wattlake.errors import InputError
-from wattlake.lake.tables import ALL_TABLES, Lake
+from wattlake.lake.catalog import ALL_TABLES
+from wattlake.lake.delta import Lake
 from wattlake.warehouse.loader import warehouse_path
 
 _READ_ONLY = {duckdb.StatementType.SELECT, duckdb.StatementType.EXPLAIN}
 
 
-def _postgres_scanner() -> str:
-    import duckdb_extension_postgres_scanner as ext
-
-    root = Path(ext.__file__).parent
-    found = sorted(root.rglob(f"v{duckdb.__version__}/postgres_scanner.duckdb_extension"))
-    if not found:
-        raise InputError(f"DuckDB postgres_scanner extension not found under {root}")
-    return str(found[0])
-
-
 def _attach_warehouse(con: duckdb.DuckDBPyConnection, home: Path, warehouse: str | None) -> bool:
     """Attach the warehouse read-only as `wh`; False when there is none yet."""
     if warehouse and warehouse.startswith(("postgresql://", "postgres://")):
-        try:
-            con.execute(f"INSTALL '{_postgres_scanner()}'; LOAD postgres_scanner;")
-        except ImportError:
-            raise InputError(
-                "a PostgreSQL warehouse needs: pip install 'wattlake[postgres]'"
-            ) from None
+        load_extension(con, "postgres_scanner")
         try:
             con.execute(f"ATTACH '{warehouse}' AS wh (TYPE postgres, READ_ONLY)")
         except duckdb.Error as exc:
@@ -58,9 +44,7 @@ def _warehouse_tables(con: duckdb.DuckDBPyConnection) -> list[str]:
 def connect(home: Path, warehouse: str | None = None) -> duckdb.DuckDBPyConnection:
     """In-memory DuckDB with `bronze.*`, `silver.*`, `gold.*`, `ops.*` and `dw.*` views."""
     lake = Lake(home)
-    con = duckdb.connect()
-    con.execute("SET TimeZone = 'UTC'")
-    con.execute(f"INSTALL '{delta_extension_path()}'; LOAD delta;")
+    con = duckdb_connect()
     for spec in ALL_TABLES:
         if not lake.exists(spec):
             continue

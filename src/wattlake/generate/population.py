@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from wattlake.lake.tables import USER_PROFILE_COLUMNS
+from wattlake.lake.catalog import USER_PROFILE_COLUMNS
 
 ACORN_GROUPS = ("Affluent", "Comfortable", "Adversity")
 ACORN_PROBS = (0.35, 0.30, 0.35)

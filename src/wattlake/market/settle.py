@@ -24,7 +24,7 @@ import ibis.expr.types as ir
 import numpy as np
 import pyarrow as pa
 
-from wattlake.lake.tables import ROLLING_DAYS, ROLLING_KPIS
+from wattlake.lake.catalog import ROLLING_DAYS, ROLLING_KPIS
 from wattlake.market.clearing import (
     ClearingMechanism,
     MarketConfig,

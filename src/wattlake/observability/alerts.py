@@ -30,8 +30,8 @@ from typing import Any, Protocol
 import httpx
 import pyarrow as pa
 
-from wattlake.lake import tables as tbl
-from wattlake.lake.tables import Lake
+from wattlake.lake import catalog as cat
+from wattlake.lake.delta import Lake
 from wattlake.logs import get_logger
 from wattlake.observability.metrics import backlog_records
 from wattlake.quality.tables import connect, existing_relations
@@ -159,7 +159,7 @@ def evaluate_alerts(
 
 def write_alerts(lake: Lake, alerts: Sequence[Alert]) -> list[Alert]:
     """Append the alerts whose (rule, meter_id, message) is not in `ops.alerts`; returns them."""
-    existing = lake.read(tbl.OPS_ALERTS, ["rule", "meter_id", "message"]).to_pylist()
+    existing = lake.read(cat.OPS_ALERTS, ["rule", "meter_id", "message"]).to_pylist()
     seen = {(r["rule"], r["meter_id"], r["message"]) for r in existing}
     new: list[Alert] = []
     for a in alerts:
@@ -167,7 +167,7 @@ def write_alerts(lake: Lake, alerts: Sequence[Alert]) -> list[Alert]:
             seen.add(a.identity)
             new.append(a)
     if new:
-        lake.append(tbl.OPS_ALERTS, pa.Table.from_pylist([asdict(a) for a in new]))
+        lake.append(cat.OPS_ALERTS, pa.Table.from_pylist([asdict(a) for a in new]))
     return new
 
 

@@ -45,7 +45,7 @@ from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-from wattlake.lake.tables import Lake
+from wattlake.lake.delta import Lake
 from wattlake.quality.tables import OPS_METRICS, connect, existing_relations
 
 Kind = Literal["gauge", "counter"]
@@ -341,6 +341,4 @@ def store_metrics(
     recorded_at: dt.datetime | None = None,
 ) -> int:
     """Append a run's samples to `ops.metrics`; idempotent per (run_id, metric, labels)."""
-    return lake.insert_new(
-        OPS_METRICS, metric_rows(families, run_id, recorded_at), ["run_id", "metric", "labels"]
-    )
+    return lake.insert_new(OPS_METRICS, metric_rows(families, run_id, recorded_at))

@@ -11,8 +11,8 @@ import pyarrow as pa
 from wattlake.config import Settings
 from wattlake.engine import DuckDBEngine
 from wattlake.errors import InputError
-from wattlake.lake import tables as tbl
-from wattlake.lake.tables import Lake
+from wattlake.lake import catalog as cat
+from wattlake.lake.delta import Lake
 from wattlake.transforms.vee.evaluate import holdout_errors, numbered, summarise
 
 DEFAULT_GAPS = (1, 2, 4, 8, 16, 48)
@@ -24,15 +24,15 @@ def evaluate(
     """MAE/RMSE (kWh per interval) of each estimation method for each hidden-gap length."""
     lake = Lake(settings.home)
     if (
-        not lake.exists(tbl.SILVER_READINGS)
-        or lake.read(tbl.SILVER_READINGS, ["meter_id"]).num_rows == 0
+        not lake.exists(cat.SILVER_READINGS)
+        or lake.read(cat.SILVER_READINGS, ["meter_id"]).num_rows == 0
     ):
         raise InputError("silver is empty: ingest and `wattlake run` first")
     if any(g < 1 for g in gap_readings):
         raise InputError("gap lengths must be >= 1 reading")
     eng = DuckDBEngine()
     try:
-        silver = eng.materialize(numbered(eng.read(lake, tbl.SILVER_READINGS)))
+        silver = eng.materialize(numbered(eng.read(lake, cat.SILVER_READINGS)))
         parts = [
             eng.to_arrow(
                 summarise(

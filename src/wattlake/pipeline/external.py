@@ -36,15 +36,15 @@ import pyarrow.compute as pc
 
 from wattlake.config import Settings
 from wattlake.errors import WattlakeError
-from wattlake.lake import tables as tbl
-from wattlake.lake.tables import (
+from wattlake.lake import catalog as cat
+from wattlake.lake.catalog import (
     BRONZE_API_RESPONSES,
     SILVER_PRICES,
     SILVER_PV_POTENTIAL,
     SILVER_WEATHER,
-    Lake,
-    TableSpec,
 )
+from wattlake.lake.delta import Lake
+from wattlake.lake.spec import TableSpec
 from wattlake.logs import get_logger
 from wattlake.pipeline.ingest import batch_id_for
 from wattlake.sources import energy_charts, lcl, open_meteo, pvgis
@@ -315,9 +315,7 @@ def _run(
         "_record_id": checksum,
         "ingest_date": started.date().isoformat(),
     }
-    new_body = (
-        lake.insert_new(BRONZE_API_RESPONSES, pa.Table.from_pylist([bronze]), ["checksum"]) > 0
-    )
+    new_body = lake.insert_new(BRONZE_API_RESPONSES, pa.Table.from_pylist([bronze])) > 0
     try:
         parsed = parse(fetched.content)
         rows, predicate = to_silver(parsed)
@@ -330,9 +328,7 @@ def _run(
             "reason": str(exc),
             "recorded_at": started,
         }
-        lake.insert_new(
-            tbl.OPS_DEAD_LETTER, pa.Table.from_pylist([dead]), ["batch_id", "line_number"]
-        )
+        lake.insert_new(cat.OPS_DEAD_LETTER, pa.Table.from_pylist([dead]))
         return _failed(
             lake,
             run_id,
@@ -379,10 +375,10 @@ def _mark_for_gold(lake: Lake, batch_id: str, run_id: str, now: datetime) -> Non
     """Record that `run_id` (re)wrote the silver rows of `batch_id`: gold recomputes their
     dates on the next run (the batch takes this run's id even if it was applied before)."""
     lake.delete(
-        tbl.OPS_CHECKPOINTS, f"step = '{EXTERNAL_STEP}' AND batch_id = {_sql_str(batch_id)}"
+        cat.OPS_CHECKPOINTS, f"step = '{EXTERNAL_STEP}' AND batch_id = {_sql_str(batch_id)}"
     )
     row = {"step": EXTERNAL_STEP, "batch_id": batch_id, "run_id": run_id, "processed_at": now}
-    lake.insert_new(tbl.OPS_CHECKPOINTS, pa.Table.from_pylist([row]), ["step", "batch_id"])
+    lake.insert_new(cat.OPS_CHECKPOINTS, pa.Table.from_pylist([row]))
 
 
 def _failed(
@@ -450,4 +446,4 @@ def _run_row(
         "status": status,
         "message": message,
     }
-    lake.append(tbl.OPS_RUNS, pa.Table.from_pylist([row]))
+    lake.append(cat.OPS_RUNS, pa.Table.from_pylist([row]))

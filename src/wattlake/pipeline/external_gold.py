@@ -34,8 +34,9 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from wattlake.engine import Engine
-from wattlake.lake import tables as tbl
-from wattlake.lake.tables import Lake
+from wattlake.lake import catalog as cat
+from wattlake.lake.delta import Lake
+from wattlake.lake.spec import UTC_TS, conform
 from wattlake.pipeline.external import EXTERNAL_STEP
 from wattlake.pv.model import modelled_production_for_users, pv_potential_as_weather
 from wattlake.transforms import enrich
@@ -54,7 +55,7 @@ def pending_external(lake: Lake, done: set[str]) -> dict[str, list[str]]:
     """External ingest runs not yet applied to gold: `{run_id: [silver batch ids]}`.
 
     `done`: the run ids already checkpointed by the gold step."""
-    ck = lake.read(tbl.OPS_CHECKPOINTS)
+    ck = lake.read(cat.OPS_CHECKPOINTS)
     marks = ck.filter(pc.equal(ck["step"], EXTERNAL_STEP)).to_pylist()
     out: dict[str, list[str]] = {}
     for m in marks:
@@ -74,11 +75,11 @@ def external_dates(
     `batch_ids` (module doc for the alignment)."""
     if not batch_ids:
         return []
-    w = engine.read(lake, tbl.SILVER_WEATHER)
+    w = engine.read(lake, cat.SILVER_WEATHER)
     w = w.filter(w._batch_id.isin(batch_ids))
-    p = engine.read(lake, tbl.SILVER_PRICES)
+    p = engine.read(lake, cat.SILVER_PRICES)
     p = p.filter(p._batch_id.isin(batch_ids))
-    v = engine.read(lake, tbl.SILVER_PV_POTENTIAL)
+    v = engine.read(lake, cat.SILVER_PV_POTENTIAL)
     v = v.filter(v._batch_id.isin(batch_ids))
     touched = ibis.union(
         w.select(date=_utc_date(w.ts)),
@@ -108,14 +109,14 @@ def _in_span(t: ir.Table, lo: dt.datetime, hi: dt.datetime) -> ir.Table:
 def weather_for(engine: Engine, lake: Lake, dates: list[dt.date]) -> ir.Table:
     """`silver.weather` rows labelled within the dates plus one hour (radiation labels)."""
     lo, hi = _span(dates)
-    return _in_span(engine.read(lake, tbl.SILVER_WEATHER), lo, hi + dt.timedelta(hours=1))
+    return _in_span(engine.read(lake, cat.SILVER_WEATHER), lo, hi + dt.timedelta(hours=1))
 
 
 def prices_for(engine: Engine, lake: Lake, dates: list[dt.date], zone: str) -> ir.Table:
     """`silver.prices` rows of `zone` starting within the dates (a price starts in the hour
     of the readings it covers)."""
     lo, hi = _span(dates)
-    p = engine.read(lake, tbl.SILVER_PRICES)
+    p = engine.read(lake, cat.SILVER_PRICES)
     return _in_span(p.filter(p.zone == zone), lo, hi)
 
 
@@ -142,7 +143,7 @@ def enriched_readings(
         max_distance_km=max_distance_km,
     )
     e = e.mutate(price_zone=ibis.literal(zone))
-    return e.select(*tbl.GOLD_READINGS_ENRICHED.column_names)
+    return e.select(*cat.GOLD_READINGS_ENRICHED.column_names)
 
 
 def without_extreme_weather(silver: ir.Table, enriched: ir.Table) -> ir.Table:
@@ -153,7 +154,7 @@ def without_extreme_weather(silver: ir.Table, enriched: ir.Table) -> ir.Table:
 # -- gold.pv_modelled_hourly ------------------------------------------------------------------
 
 _MODELLED_SCHEMA = pa.schema(
-    [("user_id", pa.string()), ("ts", tbl.UTC_TS), ("modelled_kwh", pa.float64())]
+    [("user_id", pa.string()), ("ts", UTC_TS), ("modelled_kwh", pa.float64())]
 )
 
 
@@ -188,7 +189,7 @@ def modelled_production(
         modelled_production_for_users(prof, weather, max_distance_km=max_distance_km), dates
     )
     lo, hi = _span(dates)
-    pot = engine.to_arrow(_in_span(engine.read(lake, tbl.SILVER_PV_POTENTIAL), lo, hi))
+    pot = engine.to_arrow(_in_span(engine.read(lake, cat.SILVER_PV_POTENTIAL), lo, hi))
     from_pot = pd.DataFrame()
     if pot.num_rows:
         as_weather = pv_potential_as_weather(pot.to_pandas())
@@ -228,8 +229,8 @@ def pv_modelled_hourly(
     those dates, read from the lake: call after writing `gold.energy_flow_hourly`)."""
     modelled = modelled_production(engine, lake, users, dates, max_distance_km=max_distance_km)
     if not modelled:
-        return tbl.GOLD_PV_MODELLED.arrow_schema.empty_table()
-    flow = engine.read(lake, tbl.GOLD_FLOW_HOURLY)
+        return cat.GOLD_PV_MODELLED.arrow_schema.empty_table()
+    flow = engine.read(lake, cat.GOLD_FLOW_HOURLY)
     flow = flow.filter(flow.date.isin(dates))
     parts = [
         enrich.modelled_vs_metered_pv(engine.materialize(ibis.memtable(data)), flow).mutate(
@@ -238,7 +239,7 @@ def pv_modelled_hourly(
         for name, data in modelled.items()
     ]
     expr = parts[0] if len(parts) == 1 else ibis.union(*parts)
-    return tbl.conform(engine.to_arrow(expr), tbl.GOLD_PV_MODELLED)
+    return conform(engine.to_arrow(expr), cat.GOLD_PV_MODELLED)
 
 
 __all__ = [

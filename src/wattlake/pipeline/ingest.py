@@ -20,8 +20,9 @@ import pyarrow as pa
 
 from wattlake.config import Settings
 from wattlake.errors import InputError
-from wattlake.lake import tables as tbl
-from wattlake.lake.tables import Lake
+from wattlake.lake import catalog as cat
+from wattlake.lake.delta import Lake
+from wattlake.lake.spec import UTC_TS, conform
 from wattlake.logs import bind_batch, clear_context, get_logger
 from wattlake.sources.files import (
     LAYOUTS,
@@ -91,7 +92,7 @@ def _with_lineage(parsed: ParsedFile, batch_id: str, now: datetime) -> pa.Table:
     out = rows.append_column("_record_id", rid)
     out = out.append_column("_batch_id", pa.array([batch_id] * n, pa.string()))
     out = out.append_column("_source_file", pa.array([parsed.source_file] * n, pa.string()))
-    out = out.append_column("_ingested_at", pa.array([now] * n, tbl.UTC_TS))
+    out = out.append_column("_ingested_at", pa.array([now] * n, UTC_TS))
     out = out.append_column("ingest_date", pa.array([now.date().isoformat()] * n, pa.string()))
     if parsed.fmt != "users":
         out = out.append_column("_format", pa.array([parsed.fmt] * n, pa.string()))
@@ -209,8 +210,8 @@ def ingest_files(
 
     known = dict(
         zip(
-            lake.read(tbl.OPS_MANIFEST, ["checksum"])["checksum"].to_pylist(),
-            lake.read(tbl.OPS_MANIFEST, ["batch_id"])["batch_id"].to_pylist(),
+            lake.read(cat.OPS_MANIFEST, ["checksum"])["checksum"].to_pylist(),
+            lake.read(cat.OPS_MANIFEST, ["batch_id"])["batch_id"].to_pylist(),
             strict=True,
         )
     )
@@ -251,13 +252,13 @@ def ingest_files(
             log.info("file_skipped", file=pf.source_file, reason=msg)
             continue
         known[pf.checksum] = batch_id
-        spec = tbl.BRONZE_USERS if pf.fmt == "users" else tbl.BRONZE_READINGS
+        spec = cat.BRONZE_USERS if pf.fmt == "users" else cat.BRONZE_READINGS
         if spec.qualified not in seen:
             existing = lake.read(spec, ["_record_id"])["_record_id"].to_pylist()
             seen[spec.qualified] = set(existing)
         rows = _with_lineage(pf, batch_id, now)
         new = _first_unseen(rows, seen[spec.qualified])
-        landing.setdefault(spec.qualified, []).append(tbl.conform(new, spec))
+        landing.setdefault(spec.qualified, []).append(conform(new, spec))
         dup = rows.num_rows - new.num_rows
         n_dead = pf.dead.num_rows
         if n_dead:
@@ -265,7 +266,7 @@ def ingest_files(
             dead_rows.append(
                 d.append_column("batch_id", pa.array([batch_id] * n_dead, pa.string()))
                 .append_column("source_file", pa.array([pf.source_file] * n_dead, pa.string()))
-                .append_column("recorded_at", pa.array([now] * n_dead, tbl.UTC_TS))
+                .append_column("recorded_at", pa.array([now] * n_dead, UTC_TS))
             )
         manifest_rows.append(
             {
@@ -312,15 +313,13 @@ def ingest_files(
     bind_batch(batch_id=run_id)
     # 2. Write: bronze (MERGE on _record_id), then dead letters, manifest, runs.
     for qualified, parts in landing.items():
-        spec = tbl.BRONZE_USERS if qualified == tbl.BRONZE_USERS.qualified else tbl.BRONZE_READINGS
-        lake.insert_new(spec, pa.concat_tables(parts), ["_record_id"])
+        spec = cat.BRONZE_USERS if qualified == cat.BRONZE_USERS.qualified else cat.BRONZE_READINGS
+        lake.insert_new(spec, pa.concat_tables(parts))
     if dead_rows:
-        lake.insert_new(
-            tbl.OPS_DEAD_LETTER, pa.concat_tables(dead_rows), ["batch_id", "line_number"]
-        )
+        lake.insert_new(cat.OPS_DEAD_LETTER, pa.concat_tables(dead_rows))
     if manifest_rows:
-        lake.insert_new(tbl.OPS_MANIFEST, pa.Table.from_pylist(manifest_rows), ["checksum"])
-    lake.append(tbl.OPS_RUNS, pa.Table.from_pylist(run_rows))
+        lake.insert_new(cat.OPS_MANIFEST, pa.Table.from_pylist(manifest_rows))
+    lake.append(cat.OPS_RUNS, pa.Table.from_pylist(run_rows))
     log.info(
         "ingest_done",
         files=len(summary.files),

@@ -15,8 +15,9 @@ import pyarrow.compute as pc
 
 from wattlake.config import Settings
 from wattlake.errors import InputError
-from wattlake.lake import tables as tbl
-from wattlake.lake.tables import Lake
+from wattlake.lake import catalog as cat
+from wattlake.lake.delta import Lake
+from wattlake.lake.spec import UTC_TS
 from wattlake.pipeline.run import forget_checkpoints
 
 
@@ -29,7 +30,7 @@ def select_quarantined(
     end: dt.date | None = None,
 ) -> pa.Table:
     """Quarantined rows matching every given filter (dates are UTC days, inclusive)."""
-    q = lake.read(tbl.SILVER_QUARANTINE)
+    q = lake.read(cat.SILVER_QUARANTINE)
     mask = pa.array([True] * q.num_rows, pa.bool_())
     if record_ids:
         mask = pc.and_(mask, pc.is_in(q["_record_id"], pa.array(record_ids)))
@@ -82,9 +83,9 @@ def release(
     rec = (
         rec.append_column("reason", pa.array([reason] * n))
         .append_column("released_by", pa.array([who] * n))
-        .append_column("released_at", pa.array([now] * n, tbl.UTC_TS))
+        .append_column("released_at", pa.array([now] * n, UTC_TS))
     )
-    lake.insert_new(tbl.OPS_RELEASES, rec, ["_record_id"])
+    lake.insert_new(cat.OPS_RELEASES, rec)
     # Re-validate the batches these rows came from.
     batches = sorted(set(rows["_batch_id"].to_pylist()))
     forget_checkpoints(lake, "silver", batches)

@@ -11,8 +11,9 @@ import pyarrow as pa
 
 from wattlake.config import Settings
 from wattlake.errors import InputError
-from wattlake.lake import tables as tbl
-from wattlake.lake.tables import Lake
+from wattlake.lake import catalog as cat
+from wattlake.lake.delta import Lake
+from wattlake.lake.spec import UTC_TS
 from wattlake.sources.files import read_bytes
 
 TRUE = {"1", "true", "yes", "y", "t"}
@@ -59,6 +60,6 @@ def load_registry(settings: Settings, path: Path) -> int:
     rows = parse_registry(read_bytes(path), str(path))
     now = dt.datetime.now(dt.UTC)
     rows = rows.append_column("_source_file", pa.array([str(path)] * rows.num_rows))
-    rows = rows.append_column("_loaded_at", pa.array([now] * rows.num_rows, tbl.UTC_TS))
-    Lake(settings.home).replace_where(tbl.SILVER_REGISTRY, rows, None)
+    rows = rows.append_column("_loaded_at", pa.array([now] * rows.num_rows, UTC_TS))
+    Lake(settings.home).replace_where(cat.SILVER_REGISTRY, rows, None)
     return rows.num_rows

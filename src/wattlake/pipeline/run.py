@@ -26,8 +26,10 @@ from ibis.expr.datatypes import DataType
 from wattlake.config import Settings
 from wattlake.engine import Engine, engine_for
 from wattlake.errors import PipelineError, WattlakeError
-from wattlake.lake import tables as tbl
-from wattlake.lake.tables import Lake, sql_in
+from wattlake.lake import catalog as cat
+from wattlake.lake.delta import Lake
+from wattlake.lake.predicates import sql_in
+from wattlake.lake.spec import TableSpec, conform
 from wattlake.logs import bind_batch, clear_context, get_logger
 from wattlake.market import (
     MarketConfig,
@@ -97,14 +99,14 @@ class _Counted:
 
     BATCH_ROWS = 500_000
 
-    def __init__(self, exprs: list[ibis.Table], spec: tbl.TableSpec, pending: list[str]) -> None:
+    def __init__(self, exprs: list[ibis.Table], spec: TableSpec, pending: list[str]) -> None:
         self.exprs, self.spec, self.pending = exprs, spec, pa.array(pending, pa.string())
         self.rows = self.new = self.estimated = 0
 
     def _batches(self) -> Iterator[pa.RecordBatch]:
         for expr in self.exprs:
             for raw in expr.to_pyarrow_batches(chunk_size=self.BATCH_ROWS):
-                batch = tbl.conform(pa.Table.from_batches([raw]), self.spec)
+                batch = conform(pa.Table.from_batches([raw]), self.spec)
                 self.rows += batch.num_rows
                 self.new += int(pc.sum(pc.is_in(batch["_batch_id"], self.pending)).as_py() or 0)
                 self.estimated += int(pc.sum(batch["is_estimated"]).as_py() or 0)
@@ -120,13 +122,13 @@ def _iso(ts: dt.datetime) -> str:
 
 
 def _checkpointed(lake: Lake, step: str) -> set[str]:
-    ck = lake.read(tbl.OPS_CHECKPOINTS)
+    ck = lake.read(cat.OPS_CHECKPOINTS)
     return set(ck.filter(pc.equal(ck["step"], step))["batch_id"].to_pylist())
 
 
 def forget_checkpoints(lake: Lake, step: str, batch_ids: list[str]) -> None:
     """Make `step` treat these batches as unprocessed again."""
-    lake.delete(tbl.OPS_CHECKPOINTS, f"step = '{step}' AND batch_id IN {sql_in(batch_ids)}")
+    lake.delete(cat.OPS_CHECKPOINTS, f"step = '{step}' AND batch_id IN {sql_in(batch_ids)}")
 
 
 def _checkpoint(
@@ -138,18 +140,17 @@ def _checkpoint(
     if replace and batch_ids:
         forget_checkpoints(lake, step, batch_ids)
     lake.insert_new(
-        tbl.OPS_CHECKPOINTS,
+        cat.OPS_CHECKPOINTS,
         pa.Table.from_pylist(
             [
                 {"step": step, "batch_id": b, "run_id": run_id, "processed_at": now}
                 for b in batch_ids
             ]
         ),
-        ["step", "batch_id"],
     )
 
 
-def _pending_batches(engine: Engine, lake: Lake, spec: tbl.TableSpec, step: str) -> list[str]:
+def _pending_batches(engine: Engine, lake: Lake, spec: TableSpec, step: str) -> list[str]:
     done = _checkpointed(lake, step)
     batches = engine.to_arrow(engine.read(lake, spec).select("_batch_id").distinct())
     return sorted(b for b in batches["_batch_id"].to_pylist() if b not in done)
@@ -184,7 +185,7 @@ class Pipeline:
     def _record(self, res: StepResult, started: dt.datetime, status: str = "success") -> None:
         self.summary.steps.append(res)
         self.lake.append(
-            tbl.OPS_RUNS,
+            cat.OPS_RUNS,
             pa.Table.from_pylist(
                 [
                     {
@@ -224,13 +225,13 @@ class Pipeline:
         """Typed user-profile history; rebuilt whole when new profile batches arrive."""
         t0 = time.perf_counter()
         res = StepResult("silver_users")
-        pending = _pending_batches(self.engine, self.lake, tbl.BRONZE_USERS, "silver_users")
+        pending = _pending_batches(self.engine, self.lake, cat.BRONZE_USERS, "silver_users")
         if not pending:
             res.message = "no new profile batches"
         else:
-            bronze = self.engine.read(self.lake, tbl.BRONZE_USERS)
+            bronze = self.engine.read(self.lake, cat.BRONZE_USERS)
             out = self.engine.to_arrow(typed_profiles(bronze))
-            self.lake.replace_where(tbl.SILVER_USERS, out, None)
+            self.lake.replace_where(cat.SILVER_USERS, out, None)
             _checkpoint(self.lake, "silver_users", pending, self.run_id)
             res.rows_in, res.rows_out = out.num_rows, out.num_rows
             res.message = f"{len(pending)} new profile batch(es)"
@@ -239,16 +240,16 @@ class Pipeline:
 
     def _registry(self) -> tuple[list[str] | None, list[str]]:
         """Known meter ids (None when no registry is loaded) and the vacant allow-list."""
-        reg = self.lake.read(tbl.SILVER_REGISTRY)
+        reg = self.lake.read(cat.SILVER_REGISTRY)
         if reg.num_rows == 0:
             return None, []
         vacant = reg.filter(pc.fill_null(reg["vacant"], False))["meter_id"].to_pylist()
         return reg["meter_id"].to_pylist(), vacant
 
     def _released(self) -> ibis.Table | None:
-        if self.lake.read(tbl.OPS_RELEASES, ["_record_id"]).num_rows == 0:
+        if self.lake.read(cat.OPS_RELEASES, ["_record_id"]).num_rows == 0:
             return None
-        return self.engine.read(self.lake, tbl.OPS_RELEASES)
+        return self.engine.read(self.lake, cat.OPS_RELEASES)
 
     def silver_readings(self) -> StepResult:
         """Bronze meter readings → `silver.meter_readings`, `silver.quarantine`, `silver.gaps`.
@@ -265,16 +266,16 @@ class Pipeline:
         """
         t0 = time.perf_counter()
         res = StepResult("silver")
-        pending = _pending_batches(self.engine, self.lake, tbl.BRONZE_READINGS, "silver")
+        pending = _pending_batches(self.engine, self.lake, cat.BRONZE_READINGS, "silver")
         if self.rebuild:
-            bronze0 = self.engine.read(self.lake, tbl.BRONZE_READINGS)
+            bronze0 = self.engine.read(self.lake, cat.BRONZE_READINGS)
             done = self.engine.to_arrow(bronze0.select("_batch_id").distinct())
             pending = sorted(done["_batch_id"].to_pylist())
         if not pending:
             res.message = "no new bronze batches"
             res.seconds = time.perf_counter() - t0
             return res
-        bronze = self.engine.read(self.lake, tbl.BRONZE_READINGS)
+        bronze = self.engine.read(self.lake, cat.BRONZE_READINGS)
         # The raw `meter_id` stays as stored: chunks of meters filter on it, and a filter on
         # a stored column skips row groups (bronze is clustered by it, `cluster_by`).
         b = bronze.mutate(_mid=bronze.meter_id.strip(), _ts=parse_timestamp_utc(bronze.timestamp))
@@ -322,7 +323,7 @@ class Pipeline:
         accepted = accepted_readings(classified)
         if write_from is not None:
             # The reading before the context bounds a long gap into the new data.
-            silver_now = self.engine.read(self.lake, tbl.SILVER_READINGS)
+            silver_now = self.engine.read(self.lake, cat.SILVER_READINGS)
             before = silver_now.filter(
                 silver_now.meter_id.isin(meters)
                 & (
@@ -357,7 +358,7 @@ class Pipeline:
 
         silver = _Counted(
             [silver_rows(classified, self.run_id, self.profile), estimates],
-            tbl.SILVER_READINGS,
+            cat.SILVER_READINGS,
             pending,
         )
         quarantine = self.engine.to_arrow(quarantine_rows(classified, self.run_id))
@@ -371,9 +372,9 @@ class Pipeline:
             silver_pred = window
             quarantine_pred = f"({window}) OR _batch_id IN {sql_in(pending)}"
             gaps_pred = f"meter_id IN {sql_in(meters)} AND next_ts >= '{_iso(write_from)}'"
-        self.lake.replace_where(tbl.SILVER_READINGS, silver.reader(), silver_pred)
-        self.lake.replace_where(tbl.SILVER_QUARANTINE, quarantine, quarantine_pred)
-        self.lake.replace_where(tbl.SILVER_GAPS, gap_arrow, gaps_pred)
+        self.lake.replace_where(cat.SILVER_READINGS, silver.reader(), silver_pred)
+        self.lake.replace_where(cat.SILVER_QUARANTINE, quarantine, quarantine_pred)
+        self.lake.replace_where(cat.SILVER_GAPS, gap_arrow, gaps_pred)
         self._alerts(gap_arrow, classified)
         _checkpoint(self.lake, "silver", pending, self.run_id, replace=self.rebuild)
 
@@ -396,7 +397,7 @@ class Pipeline:
 
     def _neighbour_pairs(self) -> pa.Table:
         """`neighbours.neighbour_pairs` of the meters located by `silver.user_profiles`."""
-        users = self.engine.read(self.lake, tbl.SILVER_USERS)
+        users = self.engine.read(self.lake, cat.SILVER_USERS)
         return nb.neighbour_pairs(self.engine.to_arrow(nb.meter_locations(users)), self.profile)
 
     def _neighbour_fault(
@@ -432,7 +433,7 @@ class Pipeline:
         and quarantine)."""
         week_before = ibis.literal((since - dt.timedelta(days=7)).replace(tzinfo=None))
         parts = []
-        for spec, rules in ((tbl.SILVER_READINGS, "flags"), (tbl.SILVER_QUARANTINE, "rules")):
+        for spec, rules in ((cat.SILVER_READINGS, "flags"), (cat.SILVER_QUARANTINE, "rules")):
             t = self.engine.read(self.lake, spec)
             t = t.mutate(ts=t.ts.cast(ts_type))
             t = t.filter(~t.meter_id.isin(meters) & (t.ts >= week_before) & t.kw.notnull())
@@ -475,9 +476,7 @@ class Pipeline:
                     }
                 )
         if rows:
-            self.lake.insert_new(
-                tbl.OPS_ALERTS, pa.Table.from_pylist(rows), ["rule", "meter_id", "message"]
-            )
+            self.lake.insert_new(cat.OPS_ALERTS, pa.Table.from_pylist(rows))
 
     def _market(
         self, silver: ibis.Table, channels: ibis.Table, users: ibis.Table, flow: ibis.Table
@@ -514,11 +513,11 @@ class Pipeline:
         the days that follow; the 29 days before are read only to feed the rolling means.
         Reads the gold flow and trades just written. Returns the rows written.
         """
-        span = dt.timedelta(days=max(tbl.ROLLING_DAYS) - 1)
+        span = dt.timedelta(days=max(cat.ROLLING_DAYS) - 1)
         lo, hi = min(dates), max(dates) + span
-        flow = self.engine.read(self.lake, tbl.GOLD_FLOW_HOURLY)
+        flow = self.engine.read(self.lake, cat.GOLD_FLOW_HOURLY)
         flow = flow.filter(flow.date.between(lo - span, hi))
-        trades = self.lake.read(tbl.GOLD_P2P_TRADES)
+        trades = self.lake.read(cat.GOLD_P2P_TRADES)
         trades = trades.filter(
             pc.and_(
                 pc.greater_equal(trades["date"], pa.scalar(lo - span)),
@@ -533,8 +532,8 @@ class Pipeline:
         written = 0
         community = rolling_kpis(daily_community_kpis(daily), key="community_id")
         for spec, expr in (
-            (tbl.GOLD_USER_KPIS, rolling_kpis(daily)),
-            (tbl.GOLD_COMMUNITY_KPIS, community),
+            (cat.GOLD_USER_KPIS, rolling_kpis(daily)),
+            (cat.GOLD_COMMUNITY_KPIS, community),
         ):
             out = self.engine.to_arrow(expr.filter(expr.date.between(lo, hi)))
             self.lake.replace_where(spec, out, pred)
@@ -542,12 +541,12 @@ class Pipeline:
         # Profiles span every day of a user: recomputed whole from the KPI table.
         profiles = self.engine.to_arrow(
             user_profiles(
-                self.engine.read(self.lake, tbl.GOLD_USER_KPIS),
-                self.engine.read(self.lake, tbl.GOLD_FLOW_HOURLY),
+                self.engine.read(self.lake, cat.GOLD_USER_KPIS),
+                self.engine.read(self.lake, cat.GOLD_FLOW_HOURLY),
                 (self.profile.peak_start_hour, self.profile.peak_end_hour),
             )
         )
-        self.lake.replace_where(tbl.GOLD_USER_PROFILES, profiles, None)
+        self.lake.replace_where(cat.GOLD_USER_PROFILES, profiles, None)
         return written + profiles.num_rows
 
     # -- external data in gold: weather, prices, PV potential ---------------------------
@@ -579,18 +578,18 @@ class Pipeline:
 
     def _external_gold(
         self, s: ibis.Table, users: ibis.Table, dates: list[dt.date]
-    ) -> list[tuple[tbl.TableSpec, pa.Table]]:
+    ) -> list[tuple[TableSpec, pa.Table]]:
         """Enriched readings and modelled-vs-metered PV of `dates`; reads the gold flow,
         so call it after `gold.energy_flow_hourly` is written."""
         enriched = self.engine.to_arrow(self._enriched(s, users, dates))
         modelled = external_gold.pv_modelled_hourly(self.engine, self.lake, users, dates)
-        return [(tbl.GOLD_READINGS_ENRICHED, enriched), (tbl.GOLD_PV_MODELLED, modelled)]
+        return [(cat.GOLD_READINGS_ENRICHED, enriched), (cat.GOLD_PV_MODELLED, modelled)]
 
     def gold_and_warehouse(self) -> list[StepResult]:
         """Recompute gold for the dates touched by pending silver runs, then load the warehouse."""
         t0 = time.perf_counter()
         done = _checkpointed(self.lake, "gold")
-        ck = self.lake.read(tbl.OPS_CHECKPOINTS)
+        ck = self.lake.read(cat.OPS_CHECKPOINTS)
         silver_runs = {
             (r["run_id"], r["step"])
             for r in ck.to_pylist()
@@ -607,12 +606,12 @@ class Pipeline:
         self._gate("bronze")
         self._gate("silver")
         users_changed = any(step == "silver_users" and run in pending for run, step in silver_runs)
-        silver = self.engine.read(self.lake, tbl.SILVER_READINGS)
-        users = self.engine.read(self.lake, tbl.SILVER_USERS)
+        silver = self.engine.read(self.lake, cat.SILVER_READINGS)
+        users = self.engine.read(self.lake, cat.SILVER_USERS)
         if users_changed:
             dates_q = silver.select("date").distinct()
         else:
-            quarantine = self.engine.read(self.lake, tbl.SILVER_QUARANTINE)
+            quarantine = self.engine.read(self.lake, cat.SILVER_QUARANTINE)
             touched_s = silver.filter(silver._run_id.isin(pending)).select("date")
             touched_q = quarantine.filter(
                 quarantine._run_id.isin(pending)
@@ -639,11 +638,11 @@ class Pipeline:
             peaks = self.engine.to_arrow(gold.peak_hours(peak_scope, channels))
             pred = "date IN " + sql_in(d.isoformat() for d in dates)
             for spec, data in (
-                (tbl.GOLD_HOURLY_METER, stats),
-                (tbl.GOLD_FLOW_HOURLY, flow),
-                (tbl.GOLD_DAILY_BALANCE, daily),
-                (tbl.GOLD_PEAK_HOURS, peaks),
-                (tbl.GOLD_P2P_TRADES, trades),
+                (cat.GOLD_HOURLY_METER, stats),
+                (cat.GOLD_FLOW_HOURLY, flow),
+                (cat.GOLD_DAILY_BALANCE, daily),
+                (cat.GOLD_PEAK_HOURS, peaks),
+                (cat.GOLD_P2P_TRADES, trades),
             ):
                 self.lake.replace_where(spec, data, pred)
             for spec, data in self._external_gold(s, users, dates):
@@ -734,7 +733,7 @@ class Pipeline:
         notifiers: list[Notifier] = [LogNotifier()]
         if self.settings.alert_webhook_url:
             notifiers.append(WebhookNotifier(self.settings.alert_webhook_url))
-        rows = self.lake.read(tbl.OPS_ALERTS)
+        rows = self.lake.read(cat.OPS_ALERTS)
         mine = rows.filter(pc.equal(rows["run_id"], self.run_id)).to_pylist()
         if mine:
             errors = notify_all([Alert(**r) for r in mine], notifiers)

@@ -21,8 +21,9 @@ import pyarrow as pa
 
 from wattlake.config import Settings
 from wattlake.errors import InputError
-from wattlake.lake import tables as tbl
-from wattlake.lake.tables import TableSpec, sql_in
+from wattlake.lake import catalog as cat
+from wattlake.lake.predicates import sql_in
+from wattlake.lake.spec import UTC_TS, TableSpec
 from wattlake.logs import bind_batch
 from wattlake.pipeline.ingest import (
     FileOutcome,
@@ -41,14 +42,14 @@ from wattlake.sources.smart_meter_etl import (
 )
 
 BRONZE: dict[str, TableSpec] = {
-    "meterpoints": tbl.BRONZE_SME_METERPOINTS,
-    "products": tbl.BRONZE_SME_PRODUCTS,
-    "agreements": tbl.BRONZE_SME_AGREEMENTS,
+    "meterpoints": cat.BRONZE_SME_METERPOINTS,
+    "products": cat.BRONZE_SME_PRODUCTS,
+    "agreements": cat.BRONZE_SME_AGREEMENTS,
 }
 SILVER: dict[str, tuple[TableSpec, str]] = {
-    "meterpoints": (tbl.SILVER_METERPOINTS, "meterpoint_id"),
-    "products": (tbl.SILVER_PRODUCTS, "product_id"),
-    "agreements": (tbl.SILVER_AGREEMENTS, "agreement_id"),
+    "meterpoints": (cat.SILVER_METERPOINTS, "meterpoint_id"),
+    "products": (cat.SILVER_PRODUCTS, "product_id"),
+    "agreements": (cat.SILVER_AGREEMENTS, "agreement_id"),
 }
 
 
@@ -70,7 +71,7 @@ def bronze_rows(table: str, raw: pa.Table, batch_id: str, source: str, now: date
         raw.append_column("_record_id", pa.array(record_ids(table, raw), pa.string()))
         .append_column("_batch_id", pa.array([batch_id] * n, pa.string()))
         .append_column("_source_file", pa.array([source] * n, pa.string()))
-        .append_column("_ingested_at", pa.array([now] * n, tbl.UTC_TS))
+        .append_column("_ingested_at", pa.array([now] * n, UTC_TS))
     )
 
 
@@ -88,7 +89,7 @@ def silver_rows(
         )
         .append_column("_batch_id", pa.array([batch_id] * n, pa.string()))
         .append_column("_source_file", pa.array([source] * n, pa.string()))
-        .append_column("_loaded_at", pa.array([now] * n, tbl.UTC_TS))
+        .append_column("_loaded_at", pa.array([now] * n, UTC_TS))
     )
 
 
@@ -122,7 +123,7 @@ def ingest_agreements(
         snap = read_sqlite_agreements(p)
         parsed.append(_Parsed(snap, validate_agreements(snap), t0))
 
-    m = lake.read(tbl.OPS_MANIFEST, ["checksum", "batch_id"])
+    m = lake.read(cat.OPS_MANIFEST, ["checksum", "batch_id"])
     known = dict(zip(m["checksum"].to_pylist(), m["batch_id"].to_pylist(), strict=True))
     seen = {
         t: set(lake.read(spec, ["_record_id"])["_record_id"].to_pylist())
@@ -177,7 +178,7 @@ def ingest_agreements(
                 keep.append(rid not in seen[table])
                 seen[table].add(rid)
             new = rows.filter(pa.array(keep, pa.bool_()))
-            lake.insert_new(BRONZE[table], new, ["_record_id"])
+            lake.insert_new(BRONZE[table], new)
             landed_total += new.num_rows
             spec, key = SILVER[table]
             silver = silver_rows(typed[table], rows, batch_id, snap.source_file, now)
@@ -232,11 +233,11 @@ def ingest_agreements(
             dead = (
                 valid.dead.append_column("batch_id", pa.array([batch_id] * n, pa.string()))
                 .append_column("source_file", pa.array([snap.source_file] * n, pa.string()))
-                .append_column("recorded_at", pa.array([now] * n, tbl.UTC_TS))
+                .append_column("recorded_at", pa.array([now] * n, UTC_TS))
             )
-            lake.insert_new(tbl.OPS_DEAD_LETTER, dead, ["batch_id", "line_number"])
+            lake.insert_new(cat.OPS_DEAD_LETTER, dead)
         lake.insert_new(
-            tbl.OPS_MANIFEST,
+            cat.OPS_MANIFEST,
             pa.Table.from_pylist(
                 [
                     {
@@ -249,13 +250,12 @@ def ingest_agreements(
                     }
                 ]
             ),
-            ["checksum"],
         )
         if progress:
             progress(snap.source_file)
 
     bind_batch(batch_id=run_id)
-    lake.append(tbl.OPS_RUNS, pa.Table.from_pylist(run_rows))
+    lake.append(cat.OPS_RUNS, pa.Table.from_pylist(run_rows))
     log.info(
         "ingest_done", files=len(parsed), landed=summary.landed, dead_letters=summary.dead_letters
     )

@@ -36,7 +36,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
-from wattlake.lake import tables as tbl
+from wattlake.lake import catalog as cat
+from wattlake.lake.spec import TableSpec
 from wattlake.transforms.vee.profile import Grades
 
 Layer = Literal["bronze", "silver", "gold", "warehouse"]
@@ -93,7 +94,7 @@ class Check:
         )
 
 
-def _schema_check(spec: tbl.TableSpec, severity: Severity = "error") -> Check:
+def _schema_check(spec: TableSpec, severity: Severity = "error") -> Check:
     """Expected columns (from the lake's TableSpec) present in the table."""
     cols = ", ".join(f"'{c}'" for c in spec.column_names)
     return Check(
@@ -164,8 +165,8 @@ def build_checks(
     )
     checks: list[Check] = [
         # ---------------------------------------------------------------- bronze
-        _schema_check(tbl.BRONZE_READINGS),
-        _schema_check(tbl.BRONZE_USERS, "warn"),
+        _schema_check(cat.BRONZE_READINGS),
+        _schema_check(cat.BRONZE_USERS, "warn"),
         _non_empty("bronze.meter_readings", "error"),
         _non_empty("bronze.user_profiles", "warn"),
         Check(

@@ -10,7 +10,7 @@ from typing import Annotated
 import typer
 
 from wattlake.config import load_settings
-from wattlake.lake.tables import Lake
+from wattlake.lake.delta import Lake
 from wattlake.logs import configure_logging
 
 quality_app = typer.Typer(help="Data-quality checks and reports.")

@@ -23,7 +23,7 @@ import duckdb
 import pyarrow as pa
 
 from wattlake.errors import PipelineError
-from wattlake.lake.tables import Lake
+from wattlake.lake.delta import Lake
 from wattlake.quality.checks import CHECKS, LAYERS, Check, build_checks
 from wattlake.quality.tables import OPS_QUALITY_RESULTS, connect, existing_relations
 from wattlake.transforms.vee.profile import get_profile
@@ -179,7 +179,7 @@ def store_results(lake: Lake, results: Sequence[CheckResult]) -> int:
         lake.ensure(OPS_QUALITY_RESULTS)
         return 0
     data = pa.Table.from_pylist([r.to_row() for r in results])
-    return lake.insert_new(OPS_QUALITY_RESULTS, data, ["run_id", "check_id"])
+    return lake.insert_new(OPS_QUALITY_RESULTS, data)
 
 
 def gate(results: Sequence[CheckResult], layer: str) -> list[CheckResult]:

@@ -10,11 +10,11 @@ from pathlib import Path
 
 import duckdb
 
-from wattlake.lake import tables as tbl
+from wattlake.lake import catalog as cat
 from wattlake.query import connect as query_connect
 
-OPS_QUALITY_RESULTS = tbl.OPS_QUALITY_RESULTS
-OPS_METRICS = tbl.OPS_METRICS
+OPS_QUALITY_RESULTS = cat.OPS_QUALITY_RESULTS
+OPS_METRICS = cat.OPS_METRICS
 
 
 def existing_relations(con: duckdb.DuckDBPyConnection) -> set[str]:

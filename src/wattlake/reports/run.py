@@ -15,14 +15,15 @@ import pyarrow as pa
 from wattlake.config import Settings
 from wattlake.engine import Engine, engine_for
 from wattlake.errors import InputError
-from wattlake.lake import tables as tbl
-from wattlake.lake.tables import Lake, TableSpec
+from wattlake.lake import catalog as cat
+from wattlake.lake.delta import Lake
+from wattlake.lake.spec import UTC_TS, TableSpec
 from wattlake.reports import smart_meter_etl as rep
 
 REPORTS: dict[str, TableSpec] = {
-    "active-agreements": tbl.GOLD_REPORT_ACTIVE_AGREEMENTS,
-    "half-hourly": tbl.GOLD_REPORT_HALF_HOURLY,
-    "daily-product": tbl.GOLD_REPORT_DAILY_PRODUCT,
+    "active-agreements": cat.GOLD_REPORT_ACTIVE_AGREEMENTS,
+    "half-hourly": cat.GOLD_REPORT_HALF_HOURLY,
+    "daily-product": cat.GOLD_REPORT_DAILY_PRODUCT,
 }
 MAX_DAYS = 366
 
@@ -82,15 +83,15 @@ def compute_report(
     """The report's rows as Arrow (pure expressions from `reports.smart_meter_etl`)."""
     if name not in REPORTS:
         raise InputError(f"unknown report '{name}' (known: {', '.join(REPORTS)})")
-    agreements = engine.read(lake, tbl.SILVER_AGREEMENTS)
-    products = engine.read(lake, tbl.SILVER_PRODUCTS)
-    meterpoints = engine.read(lake, tbl.SILVER_METERPOINTS)
+    agreements = engine.read(lake, cat.SILVER_AGREEMENTS)
+    products = engine.read(lake, cat.SILVER_PRODUCTS)
+    meterpoints = engine.read(lake, cat.SILVER_METERPOINTS)
     if name == "active-agreements":
         if start != end:
             raise InputError("active-agreements takes one --reference-date, not a range")
         expr = rep.active_agreements(agreements, products, meterpoints, start)
     else:
-        readings = engine.read(lake, tbl.SILVER_READINGS)
+        readings = engine.read(lake, cat.SILVER_READINGS)
         scope = None if all_meters else meterpoints
         if name == "half-hourly":
             expr = rep.half_hourly(readings, start, end, scope)
@@ -103,7 +104,7 @@ def utc_timestamps(t: pa.Table) -> pa.Table:
     """Naive timestamp columns (engines drop the zone on arithmetic) marked as UTC."""
     for i, f in enumerate(t.schema):
         if pa.types.is_timestamp(f.type) and f.type.tz is None:
-            t = t.set_column(i, f.name, t.column(i).cast(pa.timestamp("us")).cast(tbl.UTC_TS))
+            t = t.set_column(i, f.name, t.column(i).cast(pa.timestamp("us")).cast(UTC_TS))
     return t
 
 
@@ -124,7 +125,7 @@ def run_report(
 ) -> ReportResult:
     """Compute one report on the settings' engine and replace its gold rows for the dates."""
     lake = Lake(settings.home)
-    if (name != "half-hourly" or not all_meters) and not lake.exists(tbl.SILVER_AGREEMENTS):
+    if (name != "half-hourly" or not all_meters) and not lake.exists(cat.SILVER_AGREEMENTS):
         raise InputError(
             "no meterpoints/agreements loaded: run `wattlake ingest DB --format "
             "sqlite-agreements` first"
@@ -143,7 +144,7 @@ def run_report(
     scope = None if name == "active-agreements" else ("all" if all_meters else "meterpoints")
     n = rows.num_rows
     stored = rows.append_column("_run_id", pa.array([run_id] * n, pa.string())).append_column(
-        "computed_at", pa.array([now] * n, tbl.UTC_TS)
+        "computed_at", pa.array([now] * n, UTC_TS)
     )
     if scope:
         stored = stored.append_column("scope", pa.array([scope] * n, pa.string()))

@@ -17,7 +17,7 @@ from pathlib import Path
 import pyarrow as pa
 
 from wattlake.errors import InputError
-from wattlake.lake.tables import UTC_TS
+from wattlake.lake.spec import UTC_TS
 from wattlake.sources.http import HttpClient, Params, ResponseError, load_json
 
 SOURCE = "energy-charts"

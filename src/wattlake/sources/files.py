@@ -26,7 +26,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from wattlake.errors import InputError
-from wattlake.lake.tables import USER_DELETED, USER_PROFILE_COLUMNS
+from wattlake.lake.catalog import USER_DELETED, USER_PROFILE_COLUMNS
 
 LAYOUTS: dict[str, tuple[str, ...]] = {
     "lcl": ("LCLid", "tstp", "energy(kWh/hh)"),

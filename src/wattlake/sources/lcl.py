@@ -25,7 +25,7 @@ import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
 from wattlake.errors import InputError
-from wattlake.lake.tables import UTC_TS
+from wattlake.lake.spec import UTC_TS
 from wattlake.sources.open_meteo import WEATHER_SCHEMA
 
 LONDON_LAT = 51.5074

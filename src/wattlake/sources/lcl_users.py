@@ -29,7 +29,7 @@ import hashlib
 
 import pyarrow as pa
 
-from wattlake.lake.tables import USER_PROFILE_COLUMNS
+from wattlake.lake.catalog import USER_PROFILE_COLUMNS
 from wattlake.sources.files import ParsedFile
 from wattlake.sources.lcl import LONDON_LAT, LONDON_LON, parse_households
 

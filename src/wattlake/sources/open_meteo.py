@@ -26,7 +26,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import pyarrow as pa
 
 from wattlake.errors import InputError
-from wattlake.lake.tables import UTC_TS
+from wattlake.lake.spec import UTC_TS
 from wattlake.sources.http import HttpClient, Params, ResponseError, load_json
 
 SOURCE = "open-meteo"

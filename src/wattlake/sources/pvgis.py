@@ -21,7 +21,7 @@ from typing import Any
 import pyarrow as pa
 
 from wattlake.errors import InputError
-from wattlake.lake.tables import UTC_TS
+from wattlake.lake.spec import UTC_TS
 from wattlake.sources.http import HttpClient, Params, ResponseError, load_json
 
 SOURCE = "pvgis"

@@ -21,10 +21,10 @@ from pathlib import Path
 import duckdb
 
 from wattlake.config import Settings
-from wattlake.engine import delta_extension_path
+from wattlake.duck import duckdb_connect
 from wattlake.errors import PipelineError
-from wattlake.lake import tables as tbl
-from wattlake.lake.tables import Lake
+from wattlake.lake import catalog as cat
+from wattlake.lake.delta import Lake
 from wattlake.transforms.calendar import uk_holidays
 from wattlake.warehouse import ddl
 from wattlake.warehouse.targets import Target, date_literals, open_target
@@ -88,10 +88,7 @@ def warehouse_path(home: Path) -> Path:
 
 def connect(home: Path, read_only: bool = False) -> duckdb.DuckDBPyConnection:
     """A connection to the DuckDB warehouse file with the delta extension loaded (UTC)."""
-    con = duckdb.connect(str(warehouse_path(home)), read_only=read_only)
-    con.execute("SET TimeZone = 'UTC'")
-    con.execute(f"INSTALL '{delta_extension_path()}'; LOAD delta;")
-    return con
+    return duckdb_connect(warehouse_path(home), read_only=read_only)
 
 
 def _day_sks(dates: list[dt.date]) -> str:
@@ -181,7 +178,7 @@ def _load_dim_users(t: Target) -> None:
             row_hash = s.row_hash,
             expiration_date = s.expiration_date,
             is_current = (s.expiration_date = DATE '{OPEN_END}'),
-            is_deleted = (coalesce(s.user_type, '') = '{tbl.USER_DELETED}')
+            is_deleted = (coalesce(s.user_type, '') = '{cat.USER_DELETED}')
         FROM desired s
         WHERE d.user_id = s.user_id AND d.effective_date = s.effective_date
           AND (d.row_hash <> s.row_hash OR d.expiration_date <> s.expiration_date)
@@ -194,7 +191,7 @@ def _load_dim_users(t: Target) -> None:
                    + row_number() OVER (ORDER BY s.user_id, s.effective_date),
                s.user_id, {", ".join("s." + a for a in USER_ATTRS)}, s.effective_date,
                s.expiration_date, (s.expiration_date = DATE '{OPEN_END}'),
-               (coalesce(s.user_type, '') = '{tbl.USER_DELETED}'), s.row_hash
+               (coalesce(s.user_type, '') = '{cat.USER_DELETED}'), s.row_hash
         FROM desired s
         WHERE NOT EXISTS (SELECT 1 FROM dw.dim_users d
                           WHERE d.user_id = s.user_id AND d.effective_date = s.effective_date)
@@ -433,24 +430,24 @@ def load_into(
     try:
         t.create_schema()
         if full_users:
-            dates = t.distinct_dates(tbl.GOLD_FLOW_HOURLY)
+            dates = t.distinct_dates(cat.GOLD_FLOW_HOURLY)
         dates = sorted(set(dates))
         years = sorted({d.year for d in dates})
         months = sorted({d.year * 100 + d.month for d in dates})
         _load_dim_time(t, years)
-        t.stage("stage_users", tbl.SILVER_USERS, ["user_id", *USER_ATTRS, "effective_date"])
-        t.stage("stage_flow_users", tbl.GOLD_FLOW_HOURLY, ["user_id"], distinct=True)
+        t.stage("stage_users", cat.SILVER_USERS, ["user_id", *USER_ATTRS, "effective_date"])
+        t.stage("stage_flow_users", cat.GOLD_FLOW_HOURLY, ["user_id"], distinct=True)
         _load_dim_users(t)
-        t.stage("stage_weather", tbl.SILVER_WEATHER, WEATHER_COLUMNS)
+        t.stage("stage_weather", cat.SILVER_WEATHER, WEATHER_COLUMNS)
         _load_dim_weather(t)
-        t.stage("stage_prices", tbl.SILVER_PRICES, ["zone", "ts", "price_eur_per_kwh"])
+        t.stage("stage_prices", cat.SILVER_PRICES, ["zone", "ts", "price_eur_per_kwh"])
         _load_dim_prices(t, settings)
         rows = 0
         if dates:
             t.ensure_partitions(months)
             t.stage(
                 "stage_flow",
-                tbl.GOLD_FLOW_HOURLY,
+                cat.GOLD_FLOW_HOURLY,
                 [
                     "user_id",
                     "hour_ts",
@@ -465,7 +462,7 @@ def load_into(
             rows = _load_facts(t, dates, full_users, settings.price_zone)
             t.stage(
                 "stage_trades",
-                tbl.GOLD_P2P_TRADES,
+                cat.GOLD_P2P_TRADES,
                 [
                     "ts",
                     "date",

@@ -26,16 +26,15 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
-import duckdb
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 import pyarrow.dataset as ds
 
-from wattlake.engine import delta_extension_path
+from wattlake.duck import duckdb_connect
 from wattlake.errors import InputError, WattlakeError
-from wattlake.lake import tables as tbl
-from wattlake.lake.tables import Lake
+from wattlake.lake.delta import Lake
+from wattlake.lake.spec import TableSpec
 from wattlake.warehouse import ddl
 from wattlake.warehouse.ddl import DialectName
 
@@ -89,7 +88,7 @@ class Target:
     def stage(
         self,
         name: str,
-        spec: tbl.TableSpec,
+        spec: TableSpec,
         columns: list[str],
         dates: Sequence[dt.date] | None = None,
         distinct: bool = False,
@@ -101,7 +100,7 @@ class Target:
         """
         raise NotImplementedError
 
-    def distinct_dates(self, spec: tbl.TableSpec) -> list[dt.date]:
+    def distinct_dates(self, spec: TableSpec) -> list[dt.date]:
         """Every distinct value of the `date` column of lake table `spec`, sorted."""
         raise NotImplementedError
 
@@ -138,9 +137,7 @@ class DuckDBTarget(Target):
 
     def __init__(self, lake: Lake, path: Path) -> None:
         super().__init__(lake)
-        self.con = duckdb.connect(str(path))
-        self.con.execute("SET TimeZone = 'UTC'")
-        self.con.execute(f"INSTALL '{delta_extension_path()}'; LOAD delta;")
+        self.con = duckdb_connect(path)
 
     def execute(self, sql: str) -> None:
         self.con.execute(sql)
@@ -151,14 +148,14 @@ class DuckDBTarget(Target):
     def close(self) -> None:
         self.con.close()
 
-    def _scan(self, spec: tbl.TableSpec) -> str:
+    def _scan(self, spec: TableSpec) -> str:
         self.lake.ensure(spec)
         return f"delta_scan('{self.lake.path(spec)}')"
 
     def stage(
         self,
         name: str,
-        spec: tbl.TableSpec,
+        spec: TableSpec,
         columns: list[str],
         dates: Sequence[dt.date] | None = None,
         distinct: bool = False,
@@ -169,7 +166,7 @@ class DuckDBTarget(Target):
             f"{', '.join(columns)} FROM {self._scan(spec)}{where}"
         )
 
-    def distinct_dates(self, spec: tbl.TableSpec) -> list[dt.date]:
+    def distinct_dates(self, spec: TableSpec) -> list[dt.date]:
         return [d for (d,) in self.rows(f"SELECT DISTINCT date FROM {self._scan(spec)} ORDER BY 1")]
 
     def idiv(self, a: str, b: int) -> str:
@@ -250,13 +247,13 @@ class PostgresTarget(Target):
             for stmt in ddl.partition_ddl(m):
                 self.execute(stmt)
 
-    def _dataset(self, spec: tbl.TableSpec) -> ds.Dataset:
+    def _dataset(self, spec: TableSpec) -> ds.Dataset:
         return self.lake.ensure(spec).to_pyarrow_dataset()
 
     def stage(
         self,
         name: str,
-        spec: tbl.TableSpec,
+        spec: TableSpec,
         columns: list[str],
         dates: Sequence[dt.date] | None = None,
         distinct: bool = False,
@@ -284,7 +281,7 @@ class PostgresTarget(Target):
                 cp.write(buf.getvalue())
         self.execute(f"ANALYZE {name}")
 
-    def distinct_dates(self, spec: tbl.TableSpec) -> list[dt.date]:
+    def distinct_dates(self, spec: TableSpec) -> list[dt.date]:
         col = self._dataset(spec).to_table(columns=["date"]).column("date")
         return sorted(d for d in pc.unique(col).to_pylist() if d is not None)
 
