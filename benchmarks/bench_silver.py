@@ -66,8 +66,9 @@ def build_bronze(households: int, days: int, seed: int, out: Path) -> tuple[int,
     one ingest of all the files lands them: by meter id (`BRONZE_READINGS.cluster_by`), ties
     in `_batch_id` and line order, in the lake's row groups (DuckDB sorts, spilling to disk).
     """
-    from wattlake.generate import generate
     from wattlake.lake.tables import BRONZE_READINGS, CLUSTERED_ROW_GROUP_ROWS
+
+    from wattlake.generate import generate
     from wattlake.pipeline.ingest import batch_id_for
     from wattlake.sources.files import parse_lines
 
@@ -348,7 +349,7 @@ def run_worker(
 
     elif engine == "duckdb":
         from wattlake.engine import DuckDBEngine
-        from wattlake.transforms.silver import classify_chunks
+        from wattlake.pipeline.vee_chunks import classify_chunks
 
         eng = DuckDBEngine(
             threads=duck.get("threads"),

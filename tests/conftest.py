@@ -5,17 +5,22 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
+import duckdb
 import pytest
 
 from wattlake.config import Settings, load_settings
+from wattlake.context import Context, build_context
 from wattlake.engine import DuckDBEngine, Engine
+from wattlake.lake.delta import Lake
 from wattlake.logs import configure_logging
+from wattlake.query import open_catalog
 
 _exit_status = 0
+T = TypeVar("T")
 
 
 @pytest.fixture
@@ -23,6 +28,25 @@ def settings(tmp_path: Path) -> Settings:
     s = load_settings(home=tmp_path / "home")
     configure_logging(s.home / "logs")
     return s
+
+
+@pytest.fixture
+def ctx(settings: Settings) -> Iterator[Context]:
+    """The runtime context of the `settings` home (closed after the test)."""
+    with build_context(settings) as c:
+        yield c
+
+
+def with_ctx(settings: Settings, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+    """`fn(ctx, *args, **kwargs)` in a context built for `settings` and closed afterwards
+    (`engine=` is the context's engine)."""
+    with build_context(settings, engine=kwargs.pop("engine", None)) as c:
+        return fn(c, *args, **kwargs)
+
+
+def sql_of(home: Path, warehouse: str | None = None) -> duckdb.DuckDBPyConnection:
+    """A `Context.sql()`-like connection over the tables of `home` (and its warehouse)."""
+    return open_catalog(Lake(home), warehouse)
 
 
 @pytest.fixture(scope="session")

@@ -13,6 +13,7 @@ import pyarrow as pa
 import pytest
 
 from wattlake.engine import Engine
+from wattlake.geo import haversine_expr
 from wattlake.lake.spec import UTC_TS
 from wattlake.transforms import enrich
 
@@ -229,9 +230,9 @@ def test_nearest_across_the_antimeridian(duck: Engine) -> None:
 
 def test_haversine_london_berlin(duck: Engine) -> None:
     t = table(duck, [wx(LONDON, "10:00", 0.0, 0.0)], WEATHER)
-    d = duck.to_arrow(
-        t.select(d=enrich.haversine_km(t.latitude, t.longitude, BERLIN[0], BERLIN[1]))
-    )["d"][0].as_py()
+    d = duck.to_arrow(t.select(d=haversine_expr(t.latitude, t.longitude, BERLIN[0], BERLIN[1])))[
+        "d"
+    ][0].as_py()
     assert d == pytest.approx(931.0, abs=5.0)  # great-circle London–Berlin
 
 

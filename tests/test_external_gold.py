@@ -19,6 +19,7 @@ import pyarrow.compute as pc
 import pytest
 from pvlib.location import Location
 
+from conftest import with_ctx
 from wattlake.config import Settings, load_settings
 from wattlake.engine import DuckDBEngine, Engine
 from wattlake.generate import generate
@@ -26,12 +27,13 @@ from wattlake.generate.external import hourly_weather, open_meteo_body
 from wattlake.lake import catalog as cat
 from wattlake.lake.delta import Lake
 from wattlake.lake.spec import UTC_TS
+from wattlake.pipeline.checkpoints import EXTERNAL_STEP
 from wattlake.pipeline.demo import DemoReport, run_demo
 from wattlake.pipeline.demo_external import SYNTHETIC_BASE_URL, synthetic_external
-from wattlake.pipeline.external import EXTERNAL_STEP, ingest_prices, ingest_weather
-from wattlake.pipeline.external_gold import pending_external
+from wattlake.pipeline.external import ingest_prices, ingest_weather
 from wattlake.pipeline.ingest import ingest_files
 from wattlake.pipeline.run import run_pipeline
+from wattlake.pipeline.steps.gold import pending_external
 from wattlake.pv import modelled_production_for_users
 from wattlake.query import run_sql
 from wattlake.sources.http import HttpClient
@@ -69,8 +71,7 @@ def no_network() -> Iterator[list[Any]]:
 
 def test_the_guard_stops_a_real_fetch(settings: Settings) -> None:
     with no_network() as attempts, pytest.raises(NetworkUsed):
-        ingest_prices(
-            settings, "DE-LU", dt.date(2024, 1, 1), dt.date(2024, 1, 1),
+        with_ctx(settings, ingest_prices, "DE-LU", dt.date(2024, 1, 1), dt.date(2024, 1, 1),
             base_url="http://127.0.0.1:9",
         )  # fmt: skip
     assert attempts
@@ -81,7 +82,7 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> tuple[Settings, DemoReport
     """A small offline demo run with every socket connection refused and recorded."""
     s = load_settings(home=tmp_path_factory.mktemp("demo") / "home")
     with no_network() as attempts:
-        report = run_demo(s, households=10, days=3, seed=5)
+        report = with_ctx(s, run_demo, households=10, days=3, seed=5)
     assert attempts == []
     return s, report
 
@@ -224,7 +225,7 @@ def test_new_weather_recomputes_its_dates_and_drops_extreme_hours_from_peaks(
     s = load_settings(home=tmp_path / "home")
     shutil.copytree(demo_home.home, s.home)
     h = s.home
-    quiet = run_pipeline(s)
+    quiet = with_ctx(s, run_pipeline)
     assert quiet.step("gold").message == "silver unchanged"
     day = dt.date(2024, 3, 2)
     peaks_before = rows(h, f"SELECT hour, peak_rank FROM gold.peak_hours WHERE date = '{day}'")
@@ -235,14 +236,13 @@ def test_new_weather_recomputes_its_dates_and_drops_extreme_hours_from_peaks(
         "SELECT weather_latitude, weather_longitude FROM gold.readings_enriched "
         "WHERE weather_latitude IS NOT NULL GROUP BY ALL ORDER BY count(*) DESC LIMIT 1",
     )[0]
-    out = ingest_weather(
-        s, lat, lon, day, day, kind="archive", base_url="synthetic://test",
+    out = with_ctx(s, ingest_weather, lat, lon, day, day, kind="archive", base_url="synthetic://test",
         body=_extreme_body(h, lat, lon, day, hot),
     )  # fmt: skip
     assert out.status == "success" and out.rows_merged == 24
     assert set(pending_external(Lake(h), set())) >= {out.run_id}
 
-    summary = run_pipeline(s)
+    summary = with_ctx(s, run_pipeline)
     # Label 00:00 of the day carries the radiation of 23:00 the day before: two dates.
     assert summary.step("gold").message.startswith("2 date(s) recomputed")
     peaks_after = rows(h, f"SELECT hour FROM gold.peak_hours WHERE date = '{day}'")
@@ -257,7 +257,7 @@ def test_new_weather_recomputes_its_dates_and_drops_extreme_hours_from_peaks(
         f"AND hour(ts) IN {tuple(sorted(hot))} ORDER BY 1",
     )
     assert [(hr, t, x) for hr, t, x in flagged] == [(hr, 40.0, True) for hr in sorted(hot)]
-    assert run_pipeline(s).step("gold").message == "silver unchanged"
+    assert with_ctx(s, run_pipeline).step("gold").message == "silver unchanged"
 
 
 def test_recorded_energy_charts_prices_on_readings(tmp_path: Path) -> None:
@@ -267,9 +267,14 @@ def test_recorded_energy_charts_prices_on_readings(tmp_path: Path) -> None:
         pytest.skip(f"{body_path} not present")
     gen = generate(tmp_path / "in", 3, 3, seed=2, start=dt.date(2024, 12, 10))
     s = load_settings(home=tmp_path / "home")
-    ingest_files(s, [gen.users_file, *gen.files])
-    first = ingest_prices(
-        s, "DE-LU", dt.date(2024, 12, 10), dt.date(2024, 12, 11), body=body_path.read_bytes()
+    with_ctx(s, ingest_files, [gen.users_file, *gen.files])
+    first = with_ctx(
+        s,
+        ingest_prices,
+        "DE-LU",
+        dt.date(2024, 12, 10),
+        dt.date(2024, 12, 11),
+        body=body_path.read_bytes(),
     )
     assert first.status == "success" and first.rows_merged == 48
     assert first.url.startswith("https://api.energy-charts.info/price?bzn=DE-LU")
@@ -279,12 +284,17 @@ def test_recorded_energy_charts_prices_on_readings(tmp_path: Path) -> None:
     assert marks.select(["batch_id", "run_id"]).to_pylist() == [
         {"batch_id": first.batch_id, "run_id": first.run_id}
     ]
-    again = ingest_prices(
-        s, "DE-LU", dt.date(2024, 12, 10), dt.date(2024, 12, 11), body=body_path.read_bytes()
+    again = with_ctx(
+        s,
+        ingest_prices,
+        "DE-LU",
+        dt.date(2024, 12, 10),
+        dt.date(2024, 12, 11),
+        body=body_path.read_bytes(),
     )
     assert not again.new_body and pending_external(lake, set()) == {again.run_id: [first.batch_id]}
 
-    run_pipeline(s)
+    with_ctx(s, run_pipeline)
     spike = rows(
         s.home,
         "SELECT ts, kwh, price_eur_per_kwh, cost_eur FROM gold.readings_enriched "
@@ -342,7 +352,7 @@ def test_pv_potential_models_the_hours_without_weather(tmp_path: Path) -> None:
     the weather, day 2 from the PV potential, with about the same energy for the same sun."""
     gen = generate(tmp_path / "in", 12, 2, seed=11)
     s = load_settings(home=tmp_path / "home")
-    ingest_files(s, [gen.users_file, *gen.files])
+    with_ctx(s, ingest_files, [gen.users_file, *gen.files])
     lat, lon = 51.5, -0.25
     assert gen.weather is not None
     hourly = hourly_weather(
@@ -350,13 +360,12 @@ def test_pv_potential_models_the_hours_without_weather(tmp_path: Path) -> None:
         np.array([0.8, 0.8, 0.8]), np.random.default_rng(0),
     )  # fmt: skip
     day1 = hourly[hourly.index <= pd.Timestamp("2024-03-02 00:00", tz="UTC")]
-    out = ingest_weather(
-        s, lat, lon, gen.start, gen.start, kind="archive", base_url="synthetic://t",
+    out = with_ctx(s, ingest_weather, lat, lon, gen.start, gen.start, kind="archive", base_url="synthetic://t",
         body=open_meteo_body(lat, lon, day1),
     )  # fmt: skip
     assert out.status == "success"
     Lake(s.home).append(cat.SILVER_PV_POTENTIAL, _horizontal_pvgis_rows(hourly, lat, lon))
-    run_pipeline(s)
+    with_ctx(s, run_pipeline)
 
     got = Lake(s.home).read(cat.GOLD_PV_MODELLED).to_pandas()
     by_input = got.groupby([got.date, got.model_input])["modelled_kwh"].sum()
@@ -387,12 +396,12 @@ def test_pv_potential_models_the_hours_without_weather(tmp_path: Path) -> None:
 def test_external_gold_same_on_duckdb_and_spark(tmp_path: Path, spark: Engine) -> None:
     gen = generate(tmp_path / "in", 8, 2, seed=4, faults=True)
     a = load_settings(home=tmp_path / "duck")
-    ingest_files(a, [gen.users_file, *gen.files])
-    synthetic_external(a, gen, 4, tmp_path / "api")
+    with_ctx(a, ingest_files, [gen.users_file, *gen.files])
+    with_ctx(a, synthetic_external, gen, 4, tmp_path / "api")
     b = load_settings(home=tmp_path / "spark")
     shutil.copytree(a.home, b.home)
-    run_pipeline(a, engine=DuckDBEngine())
-    run_pipeline(b, engine=spark)
+    with_ctx(a, run_pipeline, engine=DuckDBEngine())
+    with_ctx(b, run_pipeline, engine=spark)
     for spec in (cat.GOLD_READINGS_ENRICHED, cat.GOLD_PV_MODELLED, cat.GOLD_PEAK_HOURS):
         ra, rb = (
             sorted(
@@ -430,7 +439,7 @@ def test_online_demo_fetches_through_the_client(tmp_path: Path) -> None:
     client = HttpClient(transport=httpx.MockTransport(handler))
     s = load_settings(home=tmp_path / "home")
     with no_network() as attempts:
-        report = run_demo(s, households=6, days=2, seed=1, online=True, client=client)
+        report = with_ctx(s, run_demo, households=6, days=2, seed=1, online=True, client=client)
     assert attempts == []
     ext = report.external
     assert ext is not None and ext.mode == "online" and ext.failed == []

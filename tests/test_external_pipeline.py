@@ -10,6 +10,7 @@ import httpx
 import pyarrow.compute as pc
 import pytest
 
+from conftest import with_ctx
 from wattlake.config import Settings
 from wattlake.lake import catalog as cat
 from wattlake.lake.catalog import (
@@ -61,8 +62,14 @@ def client_for(transport: httpx.MockTransport, sleeps: list[float] | None = None
 def test_prices_end_to_end_and_idempotent(settings: Settings) -> None:
     transport, seen = serve()
     c = client_for(transport)
-    out = ingest_prices(
-        settings, "DE-LU", date(2024, 12, 10), date(2024, 12, 11), c, base_url="http://ec.test"
+    out = with_ctx(
+        settings,
+        ingest_prices,
+        "DE-LU",
+        date(2024, 12, 10),
+        date(2024, 12, 11),
+        c,
+        base_url="http://ec.test",
     )
     assert (out.status, out.rows_merged, out.new_body) == ("success", 48, True)
     assert seen[0].url.params["bzn"] == "DE-LU"
@@ -78,8 +85,14 @@ def test_prices_end_to_end_and_idempotent(settings: Settings) -> None:
     assert bronze[0]["body"] == (APIS / BODIES["/price"]).read_text()
     assert bronze[0]["url"].startswith("http://ec.test/price?bzn=DE-LU")
 
-    again = ingest_prices(
-        settings, "DE-LU", date(2024, 12, 10), date(2024, 12, 11), c, base_url="http://ec.test"
+    again = with_ctx(
+        settings,
+        ingest_prices,
+        "DE-LU",
+        date(2024, 12, 10),
+        date(2024, 12, 11),
+        c,
+        base_url="http://ec.test",
     )
     assert (again.status, again.new_body) == ("success", False)
     assert lake.read(SILVER_PRICES).num_rows == 48
@@ -93,8 +106,24 @@ def test_newer_prices_replace_older_values(settings: Settings) -> None:
     doc["price"] = [p + 1 for p in doc["price"]]
     transport, _ = serve({"/price": [httpx.Response(200, json=doc)]})
     c = client_for(transport)
-    ingest_prices(settings, "DE-LU", date(2024, 12, 10), date(2024, 12, 11), c, base_url="http://x")
-    ingest_prices(settings, "DE-LU", date(2024, 12, 10), date(2024, 12, 11), c, base_url="http://x")
+    with_ctx(
+        settings,
+        ingest_prices,
+        "DE-LU",
+        date(2024, 12, 10),
+        date(2024, 12, 11),
+        c,
+        base_url="http://x",
+    )
+    with_ctx(
+        settings,
+        ingest_prices,
+        "DE-LU",
+        date(2024, 12, 10),
+        date(2024, 12, 11),
+        c,
+        base_url="http://x",
+    )
     lake = Lake(settings.home)
     silver = lake.read(SILVER_PRICES)
     assert silver.num_rows == 48
@@ -107,8 +136,9 @@ def test_retry_429_then_503_then_200(settings: Settings) -> None:
         {"/price": [httpx.Response(429, headers={"Retry-After": "1"}), httpx.Response(503)]}
     )
     sleeps: list[float] = []
-    out = ingest_prices(
+    out = with_ctx(
         settings,
+        ingest_prices,
         "DE-LU",
         date(2024, 12, 10),
         date(2024, 12, 11),
@@ -133,8 +163,9 @@ def test_retry_429_then_503_then_200(settings: Settings) -> None:
 )
 def test_bad_body_goes_to_dead_letter(settings: Settings, body: bytes, reason: str) -> None:
     transport, _ = serve({"/price": [httpx.Response(200, content=body)]})
-    out = ingest_prices(
+    out = with_ctx(
         settings,
+        ingest_prices,
         "DE-LU",
         date(2024, 12, 10),
         date(2024, 12, 10),
@@ -156,8 +187,9 @@ def test_bad_body_goes_to_dead_letter(settings: Settings, body: bytes, reason: s
 def test_http_failure_is_a_failed_run_not_an_exception(settings: Settings) -> None:
     transport, seen = serve({"/price": [httpx.Response(503)] * 10})
     sleeps: list[float] = []
-    out = ingest_prices(
+    out = with_ctx(
         settings,
+        ingest_prices,
         "DE-LU",
         date(2024, 12, 10),
         date(2024, 12, 10),
@@ -173,8 +205,9 @@ def test_http_failure_is_a_failed_run_not_an_exception(settings: Settings) -> No
 def test_weather_end_to_end(settings: Settings) -> None:
     transport, seen = serve()
     c = client_for(transport)
-    out = ingest_weather(
+    out = with_ctx(
         settings,
+        ingest_weather,
         50.0,
         10.0,
         date(2026, 3, 2),
@@ -188,8 +221,9 @@ def test_weather_end_to_end(settings: Settings) -> None:
     silver = Lake(settings.home).read(SILVER_WEATHER)
     assert silver.num_rows == 72
     assert pc.min(silver["ts"]).as_py() == datetime(2026, 3, 1, 23, tzinfo=UTC)
-    ingest_weather(
+    with_ctx(
         settings,
+        ingest_weather,
         50.0,
         10.0,
         date(2026, 3, 2),
@@ -203,8 +237,9 @@ def test_weather_end_to_end(settings: Settings) -> None:
 
 def test_weather_uses_archive_for_old_ranges(settings: Settings) -> None:
     transport, seen = serve()
-    ingest_weather(
+    with_ctx(
         settings,
+        ingest_weather,
         50.0,
         10.0,
         date(2026, 3, 2),
@@ -218,8 +253,9 @@ def test_weather_uses_archive_for_old_ranges(settings: Settings) -> None:
 
 def test_pv_end_to_end(settings: Settings) -> None:
     transport, seen = serve()
-    out = ingest_pv(
+    out = with_ctx(
         settings,
+        ingest_pv,
         45.0,
         8.0,
         2013,

@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 
+from conftest import with_ctx
 from wattlake.config import Settings, load_settings
 from wattlake.generate import GenerationResult, generate
 from wattlake.pipeline.ingest import ingest_files
@@ -42,8 +43,8 @@ def detected(
         root / "in", 60, 14, seed=11, fmt=request.param, faults=True, start=dt.date(2024, 1, 8)
     )
     s = load_settings(home=root / "home")
-    ingest_files(s, [gen.users_file, *gen.files])
-    run_pipeline(s)
+    with_ctx(s, ingest_files, [gen.users_file, *gen.files])
+    with_ctx(s, run_pipeline)
     return s, gen
 
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import pyarrow.compute as pc
 import pytest
 
-from conftest import write
+from conftest import with_ctx, write
 from wattlake.config import load_settings
 from wattlake.lake import catalog as cat
 from wattlake.lake.delta import Lake
@@ -31,17 +31,17 @@ def _day(meter: str, day: int) -> str:
 def test_corrupted_silver_blocks_promotion_until_forced(tmp_path: Path) -> None:
     s = load_settings(home=tmp_path / "h")
     day1 = HEADER + _day("A", 4) + _day("B", 4) + _day("C", 4)
-    ingest_files(s, [write(tmp_path / "d1.csv", day1)])
-    run_pipeline(s)
+    with_ctx(s, ingest_files, [write(tmp_path / "d1.csv", day1)])
+    with_ctx(s, run_pipeline)
     lake = Lake(s.home)
     facts_before = run_sql(s.home, "SELECT count(*) FROM dw.fact_energy_flow")[1]
     # Corrupt silver outside the next batch's meters: a duplicated (meter_id, ts) key of C.
     silver = lake.read(cat.SILVER_READINGS)
     c_rows = silver.filter(pc.equal(silver["meter_id"], "C"))
     lake.append(cat.SILVER_READINGS, c_rows.slice(0, 1))
-    ingest_files(s, [write(tmp_path / "d2.csv", HEADER + _day("A", 5) + _day("B", 5))])
+    with_ctx(s, ingest_files, [write(tmp_path / "d2.csv", HEADER + _day("A", 5) + _day("B", 5))])
     with pytest.raises(QualityGateError, match=r"silver\.readings\.unique_meter_ts"):
-        run_pipeline(s)
+        with_ctx(s, run_pipeline)
     # Not promoted: the warehouse still has day 1 only; the gold checkpoint was not written.
     assert run_sql(s.home, "SELECT count(*) FROM dw.fact_energy_flow")[1] == facts_before
     blocked = run_sql(
@@ -57,7 +57,7 @@ def test_corrupted_silver_blocks_promotion_until_forced(tmp_path: Path) -> None:
     )[1]
     assert failed and "C" in failed[-1][0]
     # Forced: promoted, and the override is on record.
-    run_pipeline(s, force=True)
+    with_ctx(s, run_pipeline, force=True)
     assert (
         run_sql(
             s.home,
@@ -101,8 +101,8 @@ def test_alerts_reach_a_webhook(tmp_path: Path) -> None:
         s = load_settings(home=tmp_path / "h", alert_webhook_url=url)
         # Two days of meter A with a 30 h hole: a missing_extended (critical) alert.
         text = _day("A", 4).splitlines()[:20] + _day("A", 5).splitlines()[40:]
-        ingest_files(s, [write(tmp_path / "gap.csv", HEADER + "\n".join(text) + "\n")])
-        run_pipeline(s)
+        with_ctx(s, ingest_files, [write(tmp_path / "gap.csv", HEADER + "\n".join(text) + "\n")])
+        with_ctx(s, run_pipeline)
     finally:
         server.shutdown()
     alerts = [a for batch in received for a in batch["alerts"]]  # type: ignore[union-attr]

@@ -8,7 +8,7 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import pytest
 
-from conftest import write
+from conftest import with_ctx, write
 from wattlake.config import Settings
 from wattlake.errors import InputError
 from wattlake.lake import catalog as cat
@@ -110,7 +110,7 @@ def test_ingest_lineage_dead_letters_and_idempotency(settings: Settings, tmp_pat
         + "garbage\n"
         + "M2,2012-10-12 00:30:00.0000000,Null\n",
     )
-    s1 = ingest_files(settings, [f])
+    s1 = with_ctx(settings, ingest_files, [f])
     lake = Lake(settings.home)
     bronze = lake.read(cat.BRONZE_READINGS).to_pylist()
     assert [r["_row_number"] for r in bronze] == [2, 5]
@@ -125,13 +125,13 @@ def test_ingest_lineage_dead_letters_and_idempotency(settings: Settings, tmp_pat
     assert len(part) == 1
 
     before = _counts(lake)
-    s2 = ingest_files(settings, [f])
+    s2 = with_ctx(settings, ingest_files, [f])
     assert s2.files[0].status == "skipped"
     assert _counts(lake) == before
     # Same rows in a renamed, gzipped copy: new file, but no new bronze rows.
     g = tmp_path / "copy.csv.gz"
     g.write_bytes(gzip.compress(f.read_bytes() + b"M3,2012-10-12 00:30:00.0000000,1\n"))
-    s3 = ingest_files(settings, [g])
+    s3 = with_ctx(settings, ingest_files, [g])
     assert s3.landed == 1 and s3.duplicates == 3
     runs = lake.read(cat.OPS_RUNS).to_pylist()
     assert {r["status"] for r in runs} == {"success", "skipped"}
@@ -163,13 +163,13 @@ def _bad_gzip(d: Path) -> Path:
 )
 def test_bad_input_changes_nothing(settings: Settings, tmp_path: Path, make, message: str) -> None:  # type: ignore[no-untyped-def]
     good = write(tmp_path / "in" / "good.csv", LCL + "M1,2012-10-12 00:30:00.0000000,0.2\n")
-    ingest_files(settings, [good])
+    with_ctx(settings, ingest_files, [good])
     lake = Lake(settings.home)
     before = _counts(lake)
     bad = make(tmp_path / "in")
     other = write(tmp_path / "in2" / "new.csv", LCL + "M9,2012-10-12 00:30:00.0000000,0.2\n")
     with pytest.raises(InputError, match=message):
-        ingest_files(settings, [other, bad])
+        with_ctx(settings, ingest_files, [other, bad])
     assert _counts(lake) == before
 
 
@@ -178,10 +178,10 @@ def test_mixed_directory_rejected_with_format(settings: Settings, tmp_path: Path
     write(d / "a.csv", LCL + "M1,2012-10-12 00:30:00.0000000,0.2\n")
     write(d / "b.csv", CSV + "M1,2024-01-01T00:00:00Z,5,kW\n")
     with pytest.raises(InputError, match="not the lcl layout"):
-        ingest_files(settings, [d], "lcl")
+        with_ctx(settings, ingest_files, [d], "lcl")
     assert not Lake(settings.home).exists(cat.BRONZE_READINGS)
     # Without --format each file's layout is detected and both land.
-    summary = ingest_files(settings, [d])
+    summary = with_ctx(settings, ingest_files, [d])
     assert summary.landed == 2
 
 
@@ -197,7 +197,7 @@ def test_bronze_rows_land_sorted_by_meter(settings: Settings, tmp_path: Path) ->
         lines([("M2", "00:30"), ("M1", "00:30"), ("M2", "01:00"), ("M3", "00:30")]),
     )
     b = write(tmp_path / "b.csv", lines([("M1", "01:00"), ("M0", "00:30")]))
-    ingest_files(settings, [a, b])
+    with_ctx(settings, ingest_files, [a, b])
     (path,) = Lake(settings.home).path(cat.BRONZE_READINGS).rglob("*.parquet")
     got = pq.read_table(path, columns=["meter_id", "timestamp", "_source_file"]).to_pylist()
     assert [(r["meter_id"], r["timestamp"][11:16], Path(r["_source_file"]).name) for r in got] == [

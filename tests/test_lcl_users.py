@@ -12,6 +12,7 @@ from conftest import write
 from test_cli import wl
 from wattlake.errors import InputError
 from wattlake.lake.catalog import USER_PROFILE_COLUMNS
+from wattlake.pipeline import formats
 from wattlake.sources.files import detect_format, parse_lines
 from wattlake.sources.lcl_users import LCL_PROFILE_EFFECTIVE_DATE, households_as_profiles
 
@@ -52,21 +53,24 @@ def test_real_household_list_as_profile_rows() -> None:
 
 
 @pytest.mark.parametrize(
-    ("fmt", "ok"),
+    "fmt",
     [
-        pytest.param(None, True, id="detected"),
-        pytest.param("lcl-households", True, id="explicit"),
-        pytest.param("lcl", True, id="with_the_lcl_blocks"),
-        pytest.param("meter-csv", False, id="wrong_format"),
+        pytest.param(None, id="detected"),
+        pytest.param("lcl-households", id="explicit"),
+        pytest.param("lcl", id="with_the_lcl_blocks"),
+        pytest.param("meter-csv", id="beside_meter_csv_readings"),
     ],
 )
-def test_parse_lines_routes_the_household_list(fmt: str | None, ok: bool) -> None:
+def test_the_household_list_is_recognised_under_any_reading_format(fmt: str | None) -> None:
     data = HOUSEHOLDS.read_bytes()
-    if ok:
-        assert parse_lines(data, fmt, "h.csv").rows.num_rows == 5566  # type: ignore[arg-type]
-    else:
-        with pytest.raises(InputError, match="not the meter-csv layout"):
-            parse_lines(data, fmt, "h.csv")  # type: ignore[arg-type]
+    found = formats.resolve(data, fmt, "h.csv")
+    assert found == "lcl-households"
+    assert formats.parse(data, found, "h.csv").rows.num_rows == 5566
+
+
+def test_the_line_parser_does_not_take_the_household_list_for_readings() -> None:
+    with pytest.raises(InputError, match="not the meter-csv layout"):
+        parse_lines(HOUSEHOLDS.read_bytes(), "meter-csv", "h.csv")
 
 
 @pytest.mark.parametrize(

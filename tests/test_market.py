@@ -9,6 +9,7 @@ import numpy as np
 import pyarrow as pa
 import pytest
 
+from wattlake.geo import haversine_km
 from wattlake.lake.catalog import ROLLING_KPIS
 from wattlake.market import (
     MarketConfig,
@@ -19,7 +20,6 @@ from wattlake.market import (
     daily_community_kpis,
     daily_user_kpis,
     get_mechanism,
-    haversine_km,
     hourly_eligibility,
     make_inputs,
     rolling_kpis,
@@ -29,7 +29,7 @@ from wattlake.market import (
     user_profiles,
 )
 from wattlake.market.settle import KPI_SUMS
-from wattlake.transforms.gold import meter_channels
+from wattlake.transforms.users import meter_channels
 
 MECHS = [pytest.param(PayAsClear(), id="pay_as_clear"), pytest.param(ProRata(), id="pro_rata")]
 CFG = MarketConfig(

@@ -22,12 +22,12 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
+from wattlake.geo import haversine_km
 from wattlake.market import (
     MarketConfig,
     PayAsClear,
     ProRata,
     apply_eligibility,
-    haversine_km,
     make_inputs,
     settle_arrays,
 )

@@ -17,9 +17,11 @@ import pyarrow as pa
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
+from conftest import sql_of, with_ctx
 from wattlake.config import load_settings
 from wattlake.generate import generate
 from wattlake.lake import catalog as cat
+from wattlake.lake.catalog import OPS_METRICS
 from wattlake.lake.delta import Lake
 from wattlake.observability.alerts import (
     Alert,
@@ -38,7 +40,6 @@ from wattlake.observability.metrics import (
 from wattlake.pipeline.ingest import ingest_files
 from wattlake.pipeline.run import run_pipeline
 from wattlake.quality.runner import run_checks, store_results
-from wattlake.quality.tables import OPS_METRICS
 
 
 @pytest.fixture(scope="module")
@@ -46,9 +47,9 @@ def built(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     root = tmp_path_factory.mktemp("metrics")
     gen = generate(root / "in", 8, 3, seed=11, fmt="lcl", faults=True, households_per_file=10)
     s = load_settings(home=root / "home")
-    ingest_files(s, [gen.users_file, *gen.files])
-    run_pipeline(s)
-    store_results(Lake(s.home), run_checks(s.home, None, "q-1"))
+    with_ctx(s, ingest_files, [gen.users_file, *gen.files])
+    with_ctx(s, run_pipeline)
+    store_results(Lake(s.home), run_checks(sql_of(s.home), "q-1"))
     return s.home, root
 
 
@@ -68,7 +69,7 @@ def _samples(text: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
 
 
 def test_prometheus_exposition(home: Path) -> None:
-    text = prometheus_text(home)
+    text = prometheus_text(sql_of(home))
     s = _samples(text)
     names = {n for n, _ in s}
     assert {
@@ -98,13 +99,13 @@ def test_prometheus_exposition(home: Path) -> None:
 
 def test_freshness_relative_to_now(home: Path) -> None:
     later = dt.datetime.now(dt.UTC) + dt.timedelta(hours=30)
-    s = _samples(prometheus_text(home, now=later))
+    s = _samples(prometheus_text(sql_of(home), now=later))
     assert s[("wattlake_source_freshness_seconds", (("source", "lcl"),))] > 30 * 3600 - 60
 
 
 def test_ops_metrics_rows_idempotent(home: Path) -> None:
     lake = Lake(home)
-    fams = collect_metrics(home)
+    fams = collect_metrics(sql_of(home))
     n = store_metrics(lake, fams, "run-x")
     assert n == sum(len(f.samples) for f in fams) and n > 10
     assert store_metrics(lake, fams, "run-x") == 0
@@ -116,16 +117,16 @@ def test_ops_metrics_rows_idempotent(home: Path) -> None:
 def test_backlog_alert_and_idempotency(home: Path, built: tuple[Path, Path]) -> None:
     # Land more readings without running silver: they are pending.
     gen = generate(built[1] / "later", 8, 3, seed=12, fmt="lcl", start=dt.date(2024, 3, 10))
-    ingest_files(load_settings(home=home), gen.files)
-    s = _samples(prometheus_text(home))
+    with_ctx(load_settings(home=home), ingest_files, gen.files)
+    s = _samples(prometheus_text(sql_of(home)))
     pending = s[("wattlake_ingestion_backlog_records", ())]
     assert pending > 1000
-    alerts = evaluate_alerts(home, "run-a")
+    alerts = evaluate_alerts(sql_of(home), "run-a")
     backlog = [a for a in alerts if a.rule == "ingestion_backlog"]
     assert len(backlog) == 1 and f"{int(pending)} bronze readings pending" in backlog[0].message
-    first = raise_alerts(home, "run-a")
+    first = raise_alerts(sql_of(home), Lake(home), "run-a")
     assert "ingestion_backlog" in {a.rule for a in first}
-    assert raise_alerts(home, "run-b") == []  # same state → nothing new
+    assert raise_alerts(sql_of(home), Lake(home), "run-b") == []  # same state → nothing new
 
 
 def test_failure_and_low_quality_alerts(home: Path) -> None:
@@ -146,13 +147,13 @@ def test_failure_and_low_quality_alerts(home: Path) -> None:
             ]
         ),
     )
-    alerts = evaluate_alerts(home, "run-z", low_quality_score=101)
+    alerts = evaluate_alerts(sql_of(home), "run-z", low_quality_score=101)
     rules = {a.rule: a for a in alerts}
     assert rules["transformation_failure"].severity == "critical"
     assert "disk full" in rules["transformation_failure"].message
     assert rules["transformation_failure"].run_id == "run-failed"
     assert "low_quality_score" in rules
-    assert "low_quality_score" not in {a.rule for a in evaluate_alerts(home, "run-z")}
+    assert "low_quality_score" not in {a.rule for a in evaluate_alerts(sql_of(home), "run-z")}
     new = write_alerts(lake, alerts)
     assert len(new) == len(alerts)
     assert write_alerts(lake, alerts) == []

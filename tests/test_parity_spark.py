@@ -10,6 +10,7 @@ from typing import Any
 import pyarrow as pa
 import pytest
 
+from conftest import with_ctx
 from rule_cases import CASES, Case
 from test_vee_rules import check_case, classify_cases
 from wattlake.config import Settings, load_settings
@@ -60,7 +61,7 @@ def two_homes(tmp_path_factory: pytest.TempPathFactory) -> tuple[Settings, Setti
         data / "csv", 6, 4, seed=8, fmt="meter-csv", faults=True, start=dt.date(2024, 6, 1)
     )
     a = load_settings(home=root / "duck")
-    ingest_files(a, [res_lcl.users_file, *res_lcl.files, *res_csv.files])
+    with_ctx(a, ingest_files, [res_lcl.users_file, *res_lcl.files, *res_csv.files])
     b = load_settings(home=root / "spark")
     shutil.copytree(a.home, b.home)  # identical bronze, lineage and arrival times
     return a, b
@@ -71,8 +72,8 @@ def test_silver_and_gold_identical_on_duckdb_and_spark(
 ) -> None:
     a, b = two_homes
     duck = DuckDBEngine()
-    run_pipeline(a, engine=duck)
-    run_pipeline(b, engine=spark)
+    with_ctx(a, run_pipeline, engine=duck)
+    with_ctx(b, run_pipeline, engine=spark)
     la, lb = Lake(a.home), Lake(b.home)
     for spec in COMPARED:
         ra, rb = _sorted(la.read(spec), spec), _sorted(lb.read(spec), spec)
@@ -88,5 +89,5 @@ def test_silver_and_gold_identical_on_duckdb_and_spark(
 
 def test_spark_engine_reads_empty_tables(tmp_path: Path, spark: Engine) -> None:
     s = load_settings(home=tmp_path / "h")
-    summary = run_pipeline(s, engine=spark)
+    summary = with_ctx(s, run_pipeline, engine=spark)
     assert summary.step("silver").message == "no new bronze batches"

@@ -11,6 +11,7 @@ from typing import Any
 import duckdb
 import pytest
 
+from conftest import with_ctx
 from wattlake.config import Settings, load_settings
 from wattlake.generate import GenerationResult, generate
 from wattlake.lake import catalog as cat
@@ -18,7 +19,7 @@ from wattlake.lake.delta import Lake
 from wattlake.pipeline.ingest import ingest_files
 from wattlake.pipeline.run import run_pipeline
 from wattlake.query import run_sql
-from wattlake.warehouse.loader import warehouse_path
+from wattlake.warehouse.targets import warehouse_path
 
 DATA_TABLES = (
     cat.SILVER_READINGS,
@@ -52,8 +53,8 @@ def faulty(tmp_path_factory: pytest.TempPathFactory) -> tuple[Settings, Generati
     root = tmp_path_factory.mktemp("e2e")
     gen = generate(root / "in", 30, 6, seed=3, fmt="lcl", faults=True, households_per_file=10)
     s = load_settings(home=root / "home")
-    ingest_files(s, [gen.users_file, *gen.files])
-    run_pipeline(s)
+    with_ctx(s, ingest_files, [gen.users_file, *gen.files])
+    with_ctx(s, run_pipeline)
     return s, gen
 
 
@@ -158,7 +159,7 @@ def test_second_run_changes_nothing(faulty: tuple[Settings, GenerationResult]) -
     s, _ = faulty
     lake = Lake(s.home)
     before, wh_before = _versions(lake), _warehouse_counts(s.home)
-    summary = run_pipeline(s)
+    summary = with_ctx(s, run_pipeline)
     assert _versions(lake) == before
     assert _warehouse_counts(s.home) == wh_before
     assert summary.step("silver").message == "no new bronze batches"  # type: ignore[union-attr]
@@ -294,13 +295,13 @@ def test_incremental_equals_full_rebuild(tmp_path: Path) -> None:
         tmp_path / "b", 8, 3, seed=5, fmt="meter-csv", faults=True, start=dt.date(2024, 3, 4)
     )
     inc = load_settings(home=tmp_path / "inc")
-    ingest_files(inc, first.files)
-    run_pipeline(inc)
-    ingest_files(inc, later.files)
-    summary = run_pipeline(inc)
+    with_ctx(inc, ingest_files, first.files)
+    with_ctx(inc, run_pipeline)
+    with_ctx(inc, ingest_files, later.files)
+    summary = with_ctx(inc, run_pipeline)
     full = load_settings(home=tmp_path / "full")
-    ingest_files(full, [*first.files, *later.files])
-    run_pipeline(full)
+    with_ctx(full, ingest_files, [*first.files, *later.files])
+    with_ctx(full, run_pipeline)
     # Arrival times and batch ids differ between the homes: compare without lineage.
     assert _without_lineage(inc.home) == _without_lineage(full.home)
     # The second run re-read one day of history and rewrote only from the new data on.

@@ -13,9 +13,11 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pytest
 
+from conftest import sql_of, with_ctx
 from wattlake.config import load_settings
 from wattlake.generate import generate
 from wattlake.lake import catalog as cat
+from wattlake.lake.catalog import OPS_QUALITY_RESULTS
 from wattlake.lake.delta import Lake
 from wattlake.lake.spec import TableSpec
 from wattlake.pipeline.ingest import ingest_files
@@ -30,8 +32,7 @@ from wattlake.quality.runner import (
     run_checks,
     store_results,
 )
-from wattlake.quality.tables import OPS_QUALITY_RESULTS, connect
-from wattlake.warehouse.loader import warehouse_path
+from wattlake.warehouse.targets import warehouse_path
 
 NOW = dt.datetime(2024, 3, 10, tzinfo=dt.UTC)  # after the generated data (2024-03-01..04)
 
@@ -41,8 +42,8 @@ def clean_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("quality")
     gen = generate(root / "in", 12, 4, seed=3, fmt="lcl", faults=True, households_per_file=10)
     s = load_settings(home=root / "home")
-    ingest_files(s, [gen.users_file, *gen.files])
-    run_pipeline(s)
+    with_ctx(s, ingest_files, [gen.users_file, *gen.files])
+    with_ctx(s, run_pipeline)
     return s.home
 
 
@@ -457,7 +458,7 @@ def dup_flow(home: Path) -> str:
 
 
 def _run_one(home: Path, check_id: str, now: dt.datetime = NOW):  # type: ignore[no-untyped-def]
-    con = connect(home)
+    con = sql_of(home)
     try:
         return evaluate(con, get_check(check_id), "t", now)
     finally:
@@ -474,7 +475,7 @@ def test_registry() -> None:
 
 
 def test_all_checks_pass_on_clean_data(clean_home: Path) -> None:
-    results = run_checks(clean_home, None, "clean", now=NOW)
+    results = run_checks(sql_of(clean_home), "clean", now=NOW)
     assert len(results) == len(CHECKS)
     bad = [(r.check_id, r.observed, r.sample) for r in results if r.passed is False]
     assert bad == []
@@ -549,7 +550,7 @@ def test_time_relative_checks(clean_home: Path, check_id: str, now: str) -> None
 
 
 def test_missing_bronze_fails_and_others_skip(tmp_path: Path) -> None:
-    results = {r.check_id: r for r in run_checks(tmp_path / "empty", None, "e", now=NOW)}
+    results = {r.check_id: r for r in run_checks(sql_of(tmp_path / "empty"), "e", now=NOW)}
     assert results["bronze.meter_readings.non_empty"].passed is False
     assert results["bronze.meter_readings.schema"].passed is False
     assert results["silver.readings.unique_meter_ts"].status == "skipped"
@@ -557,16 +558,16 @@ def test_missing_bronze_fails_and_others_skip(tmp_path: Path) -> None:
 
 
 def test_layers_filter_and_unknown_layer(clean_home: Path) -> None:
-    rs = run_checks(clean_home, None, "l", layers=["gold"], now=NOW)
+    rs = run_checks(sql_of(clean_home), "l", layers=["gold"], now=NOW)
     assert rs and {r.layer for r in rs} == {"gold"}
     with pytest.raises(ValueError, match="unknown layer"):
-        run_checks(clean_home, None, "l", layers=["platinum"])
+        run_checks(sql_of(clean_home), "l", layers=["platinum"])
 
 
 def test_gate_and_store(home_copy: Path) -> None:
     dup_silver(home_copy)
     gold_negative(home_copy)
-    results = run_checks(home_copy, None, "run-gate", now=NOW)
+    results = run_checks(sql_of(home_copy), "run-gate", now=NOW)
     silver_fail = gate(results, "silver")
     assert [r.check_id for r in silver_fail] == ["silver.readings.unique_meter_ts"]
     assert "gold.energy_flow_hourly.non_negative" in {r.check_id for r in gate(results, "gold")}
@@ -593,7 +594,7 @@ def test_gate_and_store(home_copy: Path) -> None:
         "failing_rows",
         "sample",
     }
-    latest, trend = load_latest(home_copy)
+    latest, trend = load_latest(sql_of(home_copy))
     assert {r.check_id for r in latest} == {r.check_id for r in results}
     dup = next(r for r in latest if r.check_id == "silver.readings.unique_meter_ts")
     assert dup.passed is False and dup.sample

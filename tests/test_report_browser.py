@@ -18,6 +18,7 @@ from pathlib import Path
 import pyarrow as pa
 import pytest
 
+from conftest import sql_of, with_ctx
 from wattlake.config import load_settings
 from wattlake.generate import generate
 from wattlake.lake import catalog as cat
@@ -68,13 +69,13 @@ def report(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     root = tmp_path_factory.mktemp("report")
     gen = generate(root / "in", 8, 3, seed=5, fmt="lcl", faults=True, households_per_file=10)
     s = load_settings(home=root / "home")
-    ingest_files(s, [gen.users_file, *gen.files])
-    run_pipeline(s)
+    with_ctx(s, ingest_files, [gen.users_file, *gen.files])
+    with_ctx(s, run_pipeline)
     lake = Lake(s.home)
     # The pipeline stored its own gate results (checked now, after NOW): start from none.
     shutil.rmtree(lake.path(cat.OPS_QUALITY_RESULTS), ignore_errors=True)
     for i in range(3):  # clean runs for the trend
-        store_results(lake, run_checks(s.home, None, f"q-clean-{i}", now=NOW))
+        store_results(lake, run_checks(sql_of(s.home), f"q-clean-{i}", now=NOW))
     # Corrupt: a duplicate silver key and a negative gold consumption.
     silver = lake.read(cat.SILVER_READINGS).slice(0, 1)
     lake.append(cat.SILVER_READINGS, silver)
@@ -82,8 +83,8 @@ def report(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     rows = flow.to_pylist()
     rows[0]["consumption_kwh"] = -2.0
     lake.replace_where(cat.GOLD_FLOW_HOURLY, pa.Table.from_pylist(rows, flow.schema), None)
-    store_results(lake, run_checks(s.home, None, "q-corrupt", now=NOW))
-    return render_report(s.home, None, root / "out")
+    store_results(lake, run_checks(sql_of(s.home), "q-corrupt", now=NOW))
+    return render_report(sql_of(s.home), root / "out")
 
 
 def test_json_report(report: tuple[Path, Path]) -> None:

@@ -14,6 +14,7 @@ from typing import Any
 import pyarrow as pa
 import pytest
 
+from conftest import with_ctx
 from test_cli import wl, wl_nohome
 from wattlake.config import Settings, load_settings
 from wattlake.engine import Engine
@@ -792,10 +793,10 @@ def test_report_without_agreements_is_an_error(tmp_path: Path) -> None:
 
 def test_new_snapshot_updates_silver(tmp_path: Path, settings: Settings) -> None:
     """A later database replaces the ids it contains; unchanged rows are bronze duplicates."""
-    ingest_files(settings, [sqlite_bytes(tmp_path)], "sqlite-agreements")
+    with_ctx(settings, ingest_files, [sqlite_bytes(tmp_path)], "sqlite-agreements")
     changed = [*GOOD_AGREEMENTS[:2], (200, 2, 10, "2020-01-01", "2021-03-01")]
-    summary = ingest_files(
-        settings, [sqlite_bytes(tmp_path, agreements=changed, name="v2.sqlite")], None
+    summary = with_ctx(
+        settings, ingest_files, [sqlite_bytes(tmp_path, agreements=changed, name="v2.sqlite")], None
     )
     by_table = {Path(f.source_file).name.split("#")[1]: f for f in summary.files}
     assert (by_table["agreements"].landed, by_table["agreements"].duplicates) == (1, 2)
@@ -817,8 +818,8 @@ def test_generated_sample_round_trip(tmp_path: Path, layout: str) -> None:
         p.read_bytes() for p in again.readings_files
     ]
     settings = load_settings(home=tmp_path / "home")
-    ingest_files(settings, [s.database])
-    summary = ingest_files(settings, s.readings_files)
+    with_ctx(settings, ingest_files, [s.database])
+    summary = with_ctx(settings, ingest_files, s.readings_files)
     assert summary.landed + summary.dead_letters == s.readings
     assert summary.dead_letters == s.bad_readings >= 3
     lake = Lake(settings.home)

@@ -13,6 +13,7 @@ import numpy as np
 import pyarrow as pa
 import pytest
 
+from conftest import with_ctx
 from test_fault_detection import MAX_FPR, MIN_RECALL, _labels, _rules_by_line
 from wattlake.config import load_settings
 from wattlake.engine import Engine
@@ -369,8 +370,8 @@ def test_clock_offset_found_at_scale(tmp_path_factory: pytest.TempPathFactory) -
         root / "in", 300, 14, seed=5, fmt="meter-csv", faults=True, start=dt.date(2024, 1, 8)
     )
     s = load_settings(home=root / "home")
-    ingest_files(s, [gen.users_file, *gen.files])
-    run_pipeline(s)
+    with_ctx(s, ingest_files, [gen.users_file, *gen.files])
+    with_ctx(s, run_pipeline)
     fired = _rules_by_line(s.home)
     offset = {(r["file"], int(r["line"])) for r in _labels(gen) if r["fault"] == "clock_offset"}
     assert len(offset) >= 3 * 7 * 48  # several injected weeks

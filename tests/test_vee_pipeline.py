@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import write
+from conftest import with_ctx, write
 from wattlake.config import load_settings
 from wattlake.errors import InputError
 from wattlake.generate import generate
@@ -43,12 +43,12 @@ def test_micro_batch_of_one_equals_full_batch(tmp_path: Path) -> None:
     rest = write(tmp_path / "rest.csv", "\n".join(lines[:idx] + lines[idx + 1 :]) + "\n")
     one = write(tmp_path / "one.csv", HEADER + single + "\n")
     inc, full = load_settings(home=tmp_path / "inc"), load_settings(home=tmp_path / "full")
-    ingest_files(inc, [gen.users_file, rest])
-    run_pipeline(inc)
-    ingest_files(inc, [one])
-    summary = run_pipeline(inc)
-    ingest_files(full, [gen.users_file, rest, one])
-    run_pipeline(full)
+    with_ctx(inc, ingest_files, [gen.users_file, rest])
+    with_ctx(inc, run_pipeline)
+    with_ctx(inc, ingest_files, [one])
+    summary = with_ctx(inc, run_pipeline)
+    with_ctx(full, ingest_files, [gen.users_file, rest, one])
+    with_ctx(full, run_pipeline)
     assert "1 meter(s)" in summary.step("silver").message  # type: ignore[union-attr]
     assert _rows(inc.home) == _rows(full.home)
     assert _rows(full.home, "flags LIKE '%fault_neighbour_corr%'")
@@ -90,12 +90,12 @@ def test_incremental_neighbour_verdicts_equal_full_batch(
     second = write(tmp_path / "second.csv", "\n".join([head, *later]) + "\n")
     inc = load_settings(home=tmp_path / "inc", lookback_hours=lookback)
     full = load_settings(home=tmp_path / "full", lookback_hours=lookback)
-    ingest_files(inc, [gen.users_file, first])
-    run_pipeline(inc)
-    ingest_files(inc, [second])
-    message = run_pipeline(inc).step("silver").message  # type: ignore[union-attr]
-    ingest_files(full, [gen.users_file, first, second])
-    run_pipeline(full)
+    with_ctx(inc, ingest_files, [gen.users_file, first])
+    with_ctx(inc, run_pipeline)
+    with_ctx(inc, ingest_files, [second])
+    message = with_ctx(inc, run_pipeline).step("silver").message  # type: ignore[union-attr]
+    with_ctx(full, ingest_files, [gen.users_file, first, second])
+    with_ctx(full, run_pipeline)
     assert ("(+1 neighbour(s) re-judged)" in message) is faulty_first
     hits = "flags LIKE '%fault_neighbour_corr%'"
     assert {r[0] for r in _rows(full.home, hits)} == faulty
@@ -116,11 +116,13 @@ def _two_meters(tmp_path: Path) -> Path:
 
 def test_registry_rejects_unknown_meters(tmp_path: Path) -> None:
     s = load_settings(home=tmp_path / "h")
-    ingest_files(s, [_two_meters(tmp_path)])
-    first = run_pipeline(s)
+    with_ctx(s, ingest_files, [_two_meters(tmp_path)])
+    first = with_ctx(s, run_pipeline)
     assert "registry off" in first.step("silver").message  # type: ignore[union-attr]
-    assert load_registry(s, write(tmp_path / "reg.csv", "meter_id,vacant\nA,false\n")) == 1
-    second = run_pipeline(s, rebuild=True)
+    assert (
+        with_ctx(s, load_registry, write(tmp_path / "reg.csv", "meter_id,vacant\nA,false\n")) == 1
+    )
+    second = with_ctx(s, run_pipeline, rebuild=True)
     assert "registry on (1 meters)" in second.step("silver").message  # type: ignore[union-attr]
     q = run_sql(
         s.home, "SELECT DISTINCT meter_id FROM silver.quarantine WHERE rules LIKE '%unknown_meter%'"
@@ -141,30 +143,31 @@ def test_registry_rejects_unknown_meters(tmp_path: Path) -> None:
 def test_registry_bad_files(tmp_path: Path, text: str, message: str) -> None:
     s = load_settings(home=tmp_path / "h")
     with pytest.raises(InputError, match=message):
-        load_registry(s, write(tmp_path / "reg.csv", text))
+        with_ctx(s, load_registry, write(tmp_path / "reg.csv", text))
 
 
 def test_quarantine_release_is_recorded_and_moves_row(tmp_path: Path) -> None:
     s = load_settings(home=tmp_path / "h")
-    ingest_files(s, [_two_meters(tmp_path)])
-    run_pipeline(s)
+    with_ctx(s, ingest_files, [_two_meters(tmp_path)])
+    with_ctx(s, run_pipeline)
     (rid,) = run_sql(s.home, "SELECT _record_id FROM silver.quarantine WHERE rules = 'above_max'")[
         1
     ][0]
     # The over-limit reading was replaced by a linear estimate in silver meanwhile.
     assert _rows(s.home, "meter_id = 'A' AND hour = 2 AND provenance = 'estimated'")
     with pytest.raises(InputError, match="reason"):
-        release(s, " ", record_ids=[rid])
+        with_ctx(s, release, " ", record_ids=[rid])
     assert (
-        release(
+        with_ctx(
             s,
+            release,
             "3-phase supply, 25 kW confirmed by field visit",
             record_ids=[rid],
             released_by="ops",
         )
         == 1
     )
-    run_pipeline(s)
+    with_ctx(s, run_pipeline)
     edited = _rows(s.home, "provenance = 'edited'")
     assert len(edited) == 1 and "released" in str(edited[0][6]) and "above_max" in str(edited[0][6])
     assert run_sql(s.home, "SELECT count(*) FROM silver.quarantine")[1] == [(0,)]
@@ -176,7 +179,7 @@ def test_quarantine_release_is_recorded_and_moves_row(tmp_path: Path) -> None:
     ][0][0]
     assert bronze == silver
     with pytest.raises(InputError, match="no quarantined rows"):
-        release(s, "again", record_ids=[rid])
+        with_ctx(s, release, "again", record_ids=[rid])
 
 
 def test_profile_recorded_and_changes_interpolation(tmp_path: Path) -> None:
@@ -185,8 +188,8 @@ def test_profile_recorded_and_changes_interpolation(tmp_path: Path) -> None:
     outcome = {}
     for profile in ("greenstream", "california"):
         s = load_settings(home=tmp_path / profile)
-        ingest_files(s, [f])
-        run_pipeline(s, profile=profile)
+        with_ctx(s, ingest_files, [f])
+        with_ctx(s, run_pipeline, profile=profile)
         outcome[profile] = run_sql(s.home, "SELECT gap_class FROM silver.gaps")[1]
         runs = run_sql(s.home, "SELECT DISTINCT profile FROM ops.runs WHERE step = 'silver'")[1]
         assert runs == [(profile,)]
@@ -198,8 +201,8 @@ def test_vee_evaluate_reports_both_methods(tmp_path: Path) -> None:
 
     gen = generate(tmp_path / "in", 6, 21, seed=4, fmt="lcl", start=dt.date(2024, 3, 1))
     s = load_settings(home=tmp_path / "h")
-    ingest_files(s, gen.files)
-    run_pipeline(s)
+    with_ctx(s, ingest_files, gen.files)
+    with_ctx(s, run_pipeline)
     rows = evaluate(s, (1, 8), every=50)
     assert [(r["gap_readings"], r["method"]) for r in rows] == [
         (1, "like_day"),
@@ -224,10 +227,10 @@ def test_vee_evaluate_needs_silver(tmp_path: Path) -> None:
 
 def test_rebuild_reaches_gold_and_warehouse(tmp_path: Path) -> None:
     s = load_settings(home=tmp_path / "h")
-    ingest_files(s, [_two_meters(tmp_path)])
-    run_pipeline(s)
-    load_registry(s, write(tmp_path / "reg.csv", "meter_id\nA\n"))
-    summary = run_pipeline(s, rebuild=True)
+    with_ctx(s, ingest_files, [_two_meters(tmp_path)])
+    with_ctx(s, run_pipeline)
+    with_ctx(s, load_registry, write(tmp_path / "reg.csv", "meter_id\nA\n"))
+    summary = with_ctx(s, run_pipeline, rebuild=True)
     assert "1 date(s) recomputed" in summary.step("gold").message  # type: ignore[union-attr]
     users = run_sql(s.home, "SELECT DISTINCT user_id FROM gold.energy_flow_hourly")[1]
     assert users == [("A",)]

@@ -12,8 +12,9 @@ import pytest
 from rule_cases import CASES, Case, bronze_table
 from wattlake.engine import Engine
 from wattlake.errors import InputError
+from wattlake.pipeline.vee_chunks import classify_chunks
 from wattlake.transforms.calendar import uk_holidays
-from wattlake.transforms.silver import classify, classify_chunks, meter_chunks
+from wattlake.transforms.silver import classify, meter_chunks
 from wattlake.transforms.vee.profile import PROFILES, VeeProfile, get_profile
 from wattlake.transforms.vee.rules import ALL_RULES
 

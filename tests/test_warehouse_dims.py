@@ -17,11 +17,13 @@ import duckdb
 import pytest
 
 import pg
+from conftest import with_ctx
 from wattlake.config import Settings, load_settings
 from wattlake.pipeline.external import ingest_prices, ingest_weather
 from wattlake.pipeline.ingest import ingest_files
 from wattlake.pipeline.run import run_pipeline
-from wattlake.warehouse.loader import load_warehouse, warehouse_path
+from wattlake.pipeline.steps.warehouse import load_warehouse
+from wattlake.warehouse.targets import warehouse_path
 
 APIS = Path(__file__).resolve().parents[2] / "shared" / "realdata" / "apis"
 USERS_HEADER = (
@@ -106,8 +108,8 @@ def test_scd2_changes_deletion_and_reappearance(
         ],
     )
     readings = readings_csv(tmp_path / "in" / "r.csv", ["m1", "m2"], [(dt.date(2024, 3, 1), 6)])
-    ingest_files(s, [users, readings])
-    run_pipeline(s)
+    with_ctx(s, ingest_files, [users, readings])
+    with_ctx(s, run_pipeline)
 
     rows = q(
         "SELECT user_id, CAST(effective_date AS VARCHAR), CAST(expiration_date AS VARCHAR), "
@@ -131,17 +133,21 @@ def test_scd2_changes_deletion_and_reappearance(
 
     # Re-running anything changes nothing.
     before = snapshot(q)
-    run_pipeline(s)
-    load_warehouse(s, [], full_users=True)
-    load_warehouse(s, [dt.date(2024, 3, 2), dt.date(2024, 3, 5)], full_users=False)
+    with_ctx(s, run_pipeline)
+    with_ctx(s, load_warehouse, [], full_users=True)
+    with_ctx(s, load_warehouse, [dt.date(2024, 3, 2), dt.date(2024, 3, 5)], full_users=False)
     assert snapshot(q) == before
 
     # A later delivery deletes u1: its current row closes, older keys stay as they were.
     keys = dict(
         q("SELECT user_id || '@' || CAST(effective_date AS VARCHAR), user_sk FROM dw.dim_users")
     )
-    ingest_files(s, [users_csv(tmp_path / "in2" / "users.csv", ["u1,,,deleted,,,,,,,,2024-03-05"])])
-    run_pipeline(s)
+    with_ctx(
+        s,
+        ingest_files,
+        [users_csv(tmp_path / "in2" / "users.csv", ["u1,,,deleted,,,,,,,,2024-03-05"])],
+    )
+    with_ctx(s, run_pipeline)
     after = dict(
         q("SELECT user_id || '@' || CAST(effective_date AS VARCHAR), user_sk FROM dw.dim_users")
     )
@@ -186,10 +192,19 @@ def test_weather_and_price_dimensions_and_fact_keys(
     s, q = target
     weather_body = (APIS / "open_meteo_forecast_hourly.json").read_bytes()
     price_body = (APIS / "energy_charts_price_DE-LU.json").read_bytes()
-    w = ingest_weather(
-        s, 50.0, 10.0, dt.date(2026, 3, 2), dt.date(2026, 3, 4), kind="forecast", body=weather_body
+    w = with_ctx(
+        s,
+        ingest_weather,
+        50.0,
+        10.0,
+        dt.date(2026, 3, 2),
+        dt.date(2026, 3, 4),
+        kind="forecast",
+        body=weather_body,
     )
-    p = ingest_prices(s, "DE-LU", dt.date(2024, 12, 10), dt.date(2024, 12, 11), body=price_body)
+    p = with_ctx(
+        s, ingest_prices, "DE-LU", dt.date(2024, 12, 10), dt.date(2024, 12, 11), body=price_body
+    )
     assert w.status == p.status == "success"
     # u1 lives ~3 km from the weather grid point, u2 in Berlin (far from it).
     users = users_csv(
@@ -204,8 +219,8 @@ def test_weather_and_price_dimensions_and_fact_keys(
         ["m1", "m2"],
         [(dt.date(2024, 12, 10), 1), (dt.date(2026, 3, 2), 2)],
     )
-    ingest_files(s, [users, readings])
-    run_pipeline(s)
+    with_ctx(s, ingest_files, [users, readings])
+    with_ctx(s, run_pipeline)
 
     doc = json.loads(weather_body)
     offset = dt.timedelta(seconds=doc["utc_offset_seconds"])  # times are local: to UTC
@@ -263,7 +278,9 @@ def test_weather_and_price_dimensions_and_fact_keys(
 
     # Re-landing the same responses and re-loading changes nothing.
     before = snapshot(q)
-    ingest_prices(s, "DE-LU", dt.date(2024, 12, 10), dt.date(2024, 12, 11), body=price_body)
-    run_pipeline(s)
-    load_warehouse(s, [], full_users=True)
+    with_ctx(
+        s, ingest_prices, "DE-LU", dt.date(2024, 12, 10), dt.date(2024, 12, 11), body=price_body
+    )
+    with_ctx(s, run_pipeline)
+    with_ctx(s, load_warehouse, [], full_users=True)
     assert snapshot(q) == before

@@ -20,14 +20,16 @@ import duckdb
 import pytest
 
 import pg
+from conftest import with_ctx
 from wattlake.config import Settings, load_settings
 from wattlake.generate import GenerationResult, generate
 from wattlake.lake import catalog as cat
 from wattlake.lake.delta import Lake
 from wattlake.pipeline.ingest import ingest_files
 from wattlake.pipeline.run import run_pipeline
+from wattlake.pipeline.steps.warehouse import load_warehouse
 from wattlake.warehouse import loader
-from wattlake.warehouse.loader import load_warehouse, warehouse_path
+from wattlake.warehouse.targets import warehouse_path
 
 # The seed's dashboard queries (p2p-trading-platform.md, UC3 "SQL Queries (examples)"),
 # verbatim; they name tables without a schema, so sessions put `dw` on the search path.
@@ -166,19 +168,19 @@ def homes(tmp_path_factory: pytest.TempPathFactory, pg_server: str) -> Iterator[
     root = tmp_path_factory.mktemp("pg_e2e")
     gen = generate(root / "in", 12, 6, seed=3, fmt="lcl", faults=True, households_per_file=6)
     duck = load_settings(home=root / "duck")
-    ingest_files(duck, [gen.users_file, *gen.files])
-    run_pipeline(duck)
+    with_ctx(duck, ingest_files, [gen.users_file, *gen.files])
+    with_ctx(duck, run_pipeline)
     with pg.fresh_database(pg_server) as url:
         s = load_settings(home=root / "pg", warehouse=url)
-        ingest_files(s, [gen.users_file, *gen.files])
-        run_pipeline(s)
+        with_ctx(s, ingest_files, [gen.users_file, *gen.files])
+        with_ctx(s, run_pipeline)
         yield Homes(gen, duck, s)
 
 
 def _reload(homes: Homes, url: str) -> Settings:
     """Full load of the PostgreSQL home's lake into the database at `url`."""
     s = load_settings(home=homes.pg.home, warehouse=url)
-    load_warehouse(s, [], full_users=True)
+    with_ctx(s, load_warehouse, [], full_users=True)
     return s
 
 
@@ -210,7 +212,7 @@ def test_second_run_and_reloads_change_nothing(homes: Homes) -> None:
     url = homes.pg.warehouse
     assert url is not None
     before = pg_snapshot(url)
-    summary = run_pipeline(homes.pg)
+    summary = with_ctx(homes.pg, run_pipeline)
     assert summary.step("silver").message == "no new bronze batches"  # type: ignore[union-attr]
     assert pg_snapshot(url) == before
     # The loader itself is idempotent: incremental and full reloads of the same gold.
@@ -222,9 +224,9 @@ def test_second_run_and_reloads_change_nothing(homes: Homes) -> None:
             "dw.fact_energy_flow f USING (time_sk) ORDER BY 1",
         )
     ]
-    load_warehouse(homes.pg, dates[1:3], full_users=False)
+    with_ctx(homes.pg, load_warehouse, dates[1:3], full_users=False)
     assert pg_snapshot(url) == before
-    load_warehouse(homes.pg, [], full_users=True)
+    with_ctx(homes.pg, load_warehouse, [], full_users=True)
     assert pg_snapshot(url) == before
 
 
@@ -379,10 +381,10 @@ def test_incremental_load_matches_duckdb_and_full_rebuild(
     duck = load_settings(home=tmp_path / "duck")
     post = load_settings(home=tmp_path / "pg", warehouse=pg_db)
     for s in (duck, post):
-        ingest_files(s, [first.users_file, *first.files])
-        run_pipeline(s)
-        ingest_files(s, later.files)
-        summary = run_pipeline(s)
+        with_ctx(s, ingest_files, [first.users_file, *first.files])
+        with_ctx(s, run_pipeline)
+        with_ctx(s, ingest_files, later.files)
+        summary = with_ctx(s, run_pipeline)
         wh = summary.step("warehouse")
         assert wh is not None and "all dates" not in wh.message, wh.message
     for table, sql in NATURAL_ROWS.items():
@@ -397,7 +399,7 @@ def test_incremental_load_matches_duckdb_and_full_rebuild(
     assert scanned_partitions(pg_db, 202403) == {"fact_energy_flow_y2024m03"}
     with pg.fresh_database(pg_server) as full_url:
         s = load_settings(home=post.home, warehouse=full_url)
-        load_warehouse(s, [], full_users=True)
+        with_ctx(s, load_warehouse, [], full_users=True)
         for table, sql in NATURAL_ROWS.items():
             assert same_rows(pg.query(full_url, sql), pg.query(pg_db, sql)), table
 
@@ -411,7 +413,7 @@ def test_failed_load_rolls_back(homes: Homes, pg_db: str, monkeypatch: pytest.Mo
 
     monkeypatch.setattr(loader, "_load_monthly", boom)
     with pytest.raises(RuntimeError, match="injected"):
-        load_warehouse(s, [], full_users=True)
+        with_ctx(s, load_warehouse, [], full_users=True)
     assert pg_snapshot(pg_db) == before
     # No temp or staging leftovers in the warehouse schema.
     names = {

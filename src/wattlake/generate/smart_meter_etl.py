@@ -63,7 +63,7 @@ def _agreements(
     Meterpoint 1 switches product on `start`; about a third switch on a later day in the
     range; about one in ten has no agreement from some day in the range on.
     """
-    rows = []
+    rows: list[tuple[int, int, int, str, str | None]] = []
     aid = 1
     for i in range(n):
         mp = FIRST_METERPOINT + i

@@ -27,7 +27,9 @@ CLUSTER_SORT_MEMORY = "1GB"
 
 
 def writer_properties(spec: TableSpec) -> WriterProperties | None:
-    """Parquet writer settings for `spec` (None: delta-rs defaults)."""
+    """Parquet writer settings for `spec`; None: delta-rs' defaults (snappy), which an empty
+    `WriterProperties()` is not (it writes uncompressed), hence None and not that. The
+    deltalake stubs do not declare None, which delta-rs accepts (its default)."""
     if not spec.cluster_by:
         return None
     return WriterProperties(max_row_group_size=CLUSTERED_ROW_GROUP_ROWS)
@@ -93,7 +95,7 @@ class Lake:
             return
         self.ensure(spec)
         with self._source(data, spec) as source:
-            write_deltalake(
+            write_deltalake(  # type: ignore[call-overload]  # None: see writer_properties
                 str(self.path(spec)),
                 source,
                 mode="append",
@@ -112,7 +114,7 @@ class Lake:
         """
         self.ensure(spec)
         with self._source(data, spec) as source:
-            write_deltalake(
+            write_deltalake(  # type: ignore[call-overload]  # None: see writer_properties
                 str(self.path(spec)),
                 source,
                 mode="overwrite",

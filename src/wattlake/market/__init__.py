@@ -10,19 +10,20 @@ the KPIs.
 
 from wattlake.market.clearing import (
     MECHANISMS,
-    TRADE_SCHEMA,
     ClearingMechanism,
-    MarketConfig,
-    MarketInputs,
     PayAsClear,
     ProRata,
     Trades,
-    assign_communities,
     get_mechanism,
-    haversine_km,
-    make_inputs,
 )
 from wattlake.market.frames import USER_P2P_SCHEMA, build_inputs, user_p2p_table
+from wattlake.market.inputs import (
+    TRADE_SCHEMA,
+    MarketConfig,
+    MarketInputs,
+    assign_communities,
+    make_inputs,
+)
 from wattlake.market.settle import (
     MarketResult,
     apply_eligibility,
@@ -53,7 +54,6 @@ __all__ = [
     "daily_community_kpis",
     "daily_user_kpis",
     "get_mechanism",
-    "haversine_km",
     "hourly_eligibility",
     "make_inputs",
     "rolling_kpis",

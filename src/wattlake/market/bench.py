@@ -11,7 +11,8 @@ import time
 
 import numpy as np
 
-from wattlake.market.clearing import MECHANISMS, MarketConfig, MarketInputs, make_inputs
+from wattlake.market.clearing import MECHANISMS
+from wattlake.market.inputs import MarketConfig, MarketInputs, make_inputs
 
 
 def synthetic(users: int, intervals: int, radius_km: float, seed: int = 0) -> MarketInputs:

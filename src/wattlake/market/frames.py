@@ -10,7 +10,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from wattlake.market.clearing import UTC_TS, MarketConfig, MarketInputs, make_inputs
+from wattlake.lake.spec import UTC_TS
+from wattlake.market.inputs import MarketConfig, MarketInputs, make_inputs
 
 USER_P2P_SCHEMA = pa.schema(
     [

@@ -25,14 +25,9 @@ import numpy as np
 import pyarrow as pa
 
 from wattlake.lake.catalog import ROLLING_DAYS, ROLLING_KPIS
-from wattlake.market.clearing import (
-    ClearingMechanism,
-    MarketConfig,
-    MarketInputs,
-    PayAsClear,
-    Trades,
-)
+from wattlake.market.clearing import ClearingMechanism, PayAsClear, Trades
 from wattlake.market.frames import build_inputs, matrix_from_rows, user_p2p_table
+from wattlake.market.inputs import MarketConfig, MarketInputs
 from wattlake.transforms.gold import hour_start
 from wattlake.transforms.parse import round_half_up
 

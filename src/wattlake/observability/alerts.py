@@ -1,9 +1,11 @@
-"""GreenStream alert matrix evaluated from the tables → `ops.alerts`, plus notifiers.
+"""GreenStream alert matrix → `ops.alerts`, plus notifiers. Every alert rule lives here.
 
 Rules (seeds/greenstream-architecture.md):
 
-- `missing_extended` (critical, pipeline (`run.py::_alerts`)): gap ≥ 24 h — already written by
-  the silver step, not re-derived here
+- `missing_extended` (critical, `gap_alerts`, raised by the silver step for the gaps it
+  wrote): a gap ≥ 24 h
+- `fault_*` (warning, `fault_run_alerts`, raised by the silver step): one alert per meter and
+  fault rule with the number of readings and their span
 - `meter_fault` (warning, silver.meter_readings flags, silver.quarantine rules): a `fault_*`
   rule fired for a meter and the pipeline has not raised that fault for the meter yet
 - `transformation_failure` (critical, ops.runs): a step row with `status = 'failed'` (the runner
@@ -24,17 +26,18 @@ import datetime as dt
 import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
-from pathlib import Path
 from typing import Any, Protocol
 
+import duckdb
 import httpx
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from wattlake.lake import catalog as cat
 from wattlake.lake.delta import Lake
 from wattlake.logs import get_logger
 from wattlake.observability.metrics import backlog_records
-from wattlake.quality.tables import connect, existing_relations
+from wattlake.query import existing_relations
 from wattlake.transforms.vee.rules import FAULT_RULES
 
 LOW_QUALITY_SCORE = 80.0  # points
@@ -62,98 +65,129 @@ class Alert:
         return d
 
 
+def gap_alerts(gaps: pa.Table, run_id: str, now: dt.datetime) -> list[Alert]:
+    """A critical `missing_extended` alert per extended gap in `gaps` (`silver.gaps` rows)."""
+    extended = gaps.filter(pc.equal(gaps["gap_class"], "missing_extended")).to_pylist()
+    return [
+        Alert(
+            now,
+            "critical",
+            "missing_extended",
+            g["meter_id"],
+            f"no readings for {g['gap_hours']:.1f} h from {g['gap_start']:%Y-%m-%d %H:%M} "
+            f"to {g['next_ts']:%Y-%m-%d %H:%M} UTC",
+            run_id,
+        )
+        for g in extended
+    ]
+
+
+def fault_run_alerts(
+    runs: dict[str, list[dict[str, Any]]], run_id: str, now: dt.datetime
+) -> list[Alert]:
+    """A warning per meter and fault rule: `runs` maps a `fault_*` rule to rows of
+    `meter_id`, `n` (readings), `first`, `last` (UTC)."""
+    return [
+        Alert(
+            now,
+            "warning",
+            rule,
+            a["meter_id"],
+            f"{a['n']} readings from {a['first']:%Y-%m-%d %H:%M} to {a['last']:%Y-%m-%d %H:%M} UTC",
+            run_id,
+        )
+        for rule, rows in runs.items()
+        for a in rows
+    ]
+
+
 def evaluate_alerts(
-    home: Path,
+    con: duckdb.DuckDBPyConnection,
     run_id: str | None = None,
     now: dt.datetime | None = None,
-    warehouse: str | None = None,
     low_quality_score: float = LOW_QUALITY_SCORE,
     backlog_max: int = BACKLOG_MAX_RECORDS,
 ) -> list[Alert]:
     """The alerts the current table state calls for (not yet de-duplicated)."""
     now = now or dt.datetime.now(dt.UTC)
-    con = connect(Path(home), warehouse)
     have = existing_relations(con)
     out: list[Alert] = []
 
     def add(severity: str, rule: str, meter: str | None, msg: str, rid: str | None) -> None:
         out.append(Alert(now, severity, rule, meter, msg, rid if rid else run_id))
 
-    try:
-        # meter faults not already alerted by the pipeline (rule = the fault id there)
-        already = (
-            "SELECT rule, meter_id FROM ops.alerts"
-            if "ops.alerts" in have
-            else "SELECT NULL::VARCHAR AS rule, NULL::VARCHAR AS meter_id WHERE false"
+    # meter faults not already alerted by the pipeline (rule = the fault id there)
+    already = (
+        "SELECT rule, meter_id FROM ops.alerts"
+        if "ops.alerts" in have
+        else "SELECT NULL::VARCHAR AS rule, NULL::VARCHAR AS meter_id WHERE false"
+    )
+    parts = []
+    if "silver.meter_readings" in have:
+        parts.append(
+            "SELECT meter_id, ts, trim(unnest(string_split(flags, ','))) AS r "
+            "FROM silver.meter_readings WHERE flags LIKE '%fault_%'"
         )
-        parts = []
-        if "silver.meter_readings" in have:
-            parts.append(
-                "SELECT meter_id, ts, trim(unnest(string_split(flags, ','))) AS r "
-                "FROM silver.meter_readings WHERE flags LIKE '%fault_%'"
-            )
-        if "silver.quarantine" in have:
-            parts.append(
-                "SELECT meter_id, ts, trim(unnest(string_split(rules, ','))) AS r "
-                "FROM silver.quarantine WHERE rules LIKE '%fault_%'"
-            )
-        if parts:
-            faults = ", ".join(f"'{r}'" for r in FAULT_RULES)
-            rows = con.execute(
-                f"""SELECT r, meter_id, count(*), min(ts), max(ts)
-                    FROM ({" UNION ALL ".join(parts)}) f
-                    WHERE r IN ({faults}) AND meter_id IS NOT NULL
-                      AND (r, meter_id) NOT IN ({already})
-                    GROUP BY ALL ORDER BY 2, 1"""
-            ).fetchall()
-            for r, meter, n, first, last in rows:
-                add(
-                    "warning",
-                    "meter_fault",
-                    meter,
-                    f"{r}: {n} readings from {first:%Y-%m-%d %H:%M} to {last:%Y-%m-%d %H:%M} UTC",
-                    None,
-                )
-        if "ops.runs" in have:
-            for rid, step, msg in con.execute(
-                "SELECT run_id, step, coalesce(message, '') FROM ops.runs "
-                "WHERE status = 'failed' ORDER BY started_at, run_id, step"
-            ).fetchall():
-                add(
-                    "critical",
-                    "transformation_failure",
-                    None,
-                    f"step {step} of {rid} failed: {msg}".rstrip(": "),
-                    rid,
-                )
-        if "ops.runs" in have and "silver.meter_readings" in have:
-            row = con.execute(
-                """WITH last AS (SELECT run_id FROM ops.runs WHERE step = 'silver'
-                                 AND status = 'success' AND rows_out > 0
-                                 ORDER BY started_at DESC, run_id DESC LIMIT 1)
-                   SELECT (SELECT run_id FROM last), avg(quality_score), count(*)
-                   FROM silver.meter_readings WHERE _run_id = (SELECT run_id FROM last)"""
-            ).fetchone()
-            if row and row[0] and row[2] and row[1] is not None and row[1] < low_quality_score:
-                add(
-                    "warning",
-                    "low_quality_score",
-                    None,
-                    f"mean quality score {row[1]:.1f} < {low_quality_score:g} over {row[2]} "
-                    f"silver rows written by {row[0]}",
-                    str(row[0]),
-                )
-        pending = backlog_records(con, have)
-        if pending > backlog_max:
+    if "silver.quarantine" in have:
+        parts.append(
+            "SELECT meter_id, ts, trim(unnest(string_split(rules, ','))) AS r "
+            "FROM silver.quarantine WHERE rules LIKE '%fault_%'"
+        )
+    if parts:
+        faults = ", ".join(f"'{r}'" for r in FAULT_RULES)
+        rows = con.execute(
+            f"""SELECT r, meter_id, count(*), min(ts), max(ts)
+                FROM ({" UNION ALL ".join(parts)}) f
+                WHERE r IN ({faults}) AND meter_id IS NOT NULL
+                  AND (r, meter_id) NOT IN ({already})
+                GROUP BY ALL ORDER BY 2, 1"""
+        ).fetchall()
+        for r, meter, n, first, last in rows:
             add(
                 "warning",
-                "ingestion_backlog",
-                None,
-                f"{pending} bronze readings pending silver (> {backlog_max})",
+                "meter_fault",
+                meter,
+                f"{r}: {n} readings from {first:%Y-%m-%d %H:%M} to {last:%Y-%m-%d %H:%M} UTC",
                 None,
             )
-    finally:
-        con.close()
+    if "ops.runs" in have:
+        for rid, step, msg in con.execute(
+            "SELECT run_id, step, coalesce(message, '') FROM ops.runs "
+            "WHERE status = 'failed' ORDER BY started_at, run_id, step"
+        ).fetchall():
+            add(
+                "critical",
+                "transformation_failure",
+                None,
+                f"step {step} of {rid} failed: {msg}".rstrip(": "),
+                rid,
+            )
+    if "ops.runs" in have and "silver.meter_readings" in have:
+        row = con.execute(
+            """WITH last AS (SELECT run_id FROM ops.runs WHERE step = 'silver'
+                             AND status = 'success' AND rows_out > 0
+                             ORDER BY started_at DESC, run_id DESC LIMIT 1)
+               SELECT (SELECT run_id FROM last), avg(quality_score), count(*)
+               FROM silver.meter_readings WHERE _run_id = (SELECT run_id FROM last)"""
+        ).fetchone()
+        if row and row[0] and row[2] and row[1] is not None and row[1] < low_quality_score:
+            add(
+                "warning",
+                "low_quality_score",
+                None,
+                f"mean quality score {row[1]:.1f} < {low_quality_score:g} over {row[2]} "
+                f"silver rows written by {row[0]}",
+                str(row[0]),
+            )
+    pending = backlog_records(con, have)
+    if pending > backlog_max:
+        add(
+            "warning",
+            "ingestion_backlog",
+            None,
+            f"{pending} bronze readings pending silver (> {backlog_max})",
+            None,
+        )
     return out
 
 
@@ -172,14 +206,15 @@ def write_alerts(lake: Lake, alerts: Sequence[Alert]) -> list[Alert]:
 
 
 def raise_alerts(
-    home: Path,
+    con: duckdb.DuckDBPyConnection,
+    lake: Lake,
     run_id: str | None = None,
     now: dt.datetime | None = None,
-    warehouse: str | None = None,
     notifiers: Sequence[Notifier] = (),
 ) -> list[Alert]:
-    """Evaluate, write the new alerts, and send them to `notifiers`; returns the new alerts."""
-    new = write_alerts(Lake(Path(home)), evaluate_alerts(home, run_id, now, warehouse))
+    """Evaluate on `con`, write the new alerts to `lake`, and send them to `notifiers`;
+    returns the new alerts."""
+    new = write_alerts(lake, evaluate_alerts(con, run_id, now))
     if new:
         notify_all(new, notifiers)
     return new

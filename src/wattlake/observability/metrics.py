@@ -36,7 +36,6 @@ import datetime as dt
 import json
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Literal
 
 import duckdb
@@ -45,8 +44,9 @@ from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
+from wattlake.lake.catalog import OPS_METRICS
 from wattlake.lake.delta import Lake
-from wattlake.quality.tables import OPS_METRICS, connect, existing_relations
+from wattlake.query import existing_relations
 
 Kind = Literal["gauge", "counter"]
 
@@ -79,12 +79,12 @@ def _rows(con: duckdb.DuckDBPyConnection, sql: str) -> list[tuple[object, ...]]:
 
 
 def collect_metrics(
-    home: Path, warehouse: str | None = None, now: dt.datetime | None = None
+    con: duckdb.DuckDBPyConnection, now: dt.datetime | None = None
 ) -> list[MetricFamily]:
-    """Compute every metric family from the tables of `home` (see the module docstring)."""
+    """Compute every metric family from the tables `con` sees (a `Context.sql()`
+    connection; see the module docstring)."""
     now = now or dt.datetime.now(dt.UTC)
     now_sql = f"TIMESTAMPTZ '{now.astimezone(dt.UTC).isoformat()}'"
-    con = connect(Path(home), warehouse)
     have = existing_relations(con)
     fams: list[MetricFamily] = []
 
@@ -99,174 +99,168 @@ def collect_metrics(
             f.samples.append((tuple("" if v is None else str(v) for v in lv), float(value)))  # type: ignore[arg-type]
         fams.append(f)
 
-    try:
-        if "ops.runs" in have:
-            by_layer: dict[str, float] = {}
-            for step, n in _rows(
-                con, "SELECT step, sum(rows_out) FROM ops.runs WHERE status = 'success' GROUP BY 1"
-            ):
-                layer = LAYER_OF_STEP.get(str(step), str(step))
-                by_layer[layer] = by_layer.get(layer, 0.0) + float(n or 0)  # type: ignore[arg-type]
+    if "ops.runs" in have:
+        by_layer: dict[str, float] = {}
+        for step, n in _rows(
+            con, "SELECT step, sum(rows_out) FROM ops.runs WHERE status = 'success' GROUP BY 1"
+        ):
+            layer = LAYER_OF_STEP.get(str(step), str(step))
+            by_layer[layer] = by_layer.get(layer, 0.0) + float(n or 0)  # type: ignore[arg-type]
+        fam(
+            "wattlake_records_processed",
+            "counter",
+            "Rows written per layer over all runs.",
+            ["layer"],
+            sorted(by_layer.items()),
+        )
+        fam(
+            "wattlake_step_runs",
+            "counter",
+            "Step executions recorded in ops.runs.",
+            ["step", "status"],
+            _rows(con, "SELECT step, status, count(*) FROM ops.runs GROUP BY ALL ORDER BY 1, 2"),
+        )
+        latest = """(SELECT run_id FROM ops.runs WHERE step <> 'ingest'
+                     ORDER BY started_at DESC, run_id DESC LIMIT 1)"""
+        for name, col, help_ in (
+            ("wattlake_step_duration_seconds", "duration_s", "Step duration, latest run (s)."),
+            ("wattlake_step_records_in", "rows_in", "Rows into each step, latest run."),
+            ("wattlake_step_records_out", "rows_out", "Rows out of each step, latest run."),
+        ):
             fam(
-                "wattlake_records_processed",
-                "counter",
-                "Rows written per layer over all runs.",
-                ["layer"],
-                sorted(by_layer.items()),
-            )
-            fam(
-                "wattlake_step_runs",
-                "counter",
-                "Step executions recorded in ops.runs.",
-                ["step", "status"],
-                _rows(
-                    con, "SELECT step, status, count(*) FROM ops.runs GROUP BY ALL ORDER BY 1, 2"
-                ),
-            )
-            latest = """(SELECT run_id FROM ops.runs WHERE step <> 'ingest'
-                         ORDER BY started_at DESC, run_id DESC LIMIT 1)"""
-            for name, col, help_ in (
-                ("wattlake_step_duration_seconds", "duration_s", "Step duration, latest run (s)."),
-                ("wattlake_step_records_in", "rows_in", "Rows into each step, latest run."),
-                ("wattlake_step_records_out", "rows_out", "Rows out of each step, latest run."),
-            ):
-                fam(
-                    name,
-                    "gauge",
-                    help_,
-                    ["step"],
-                    _rows(
-                        con,
-                        f"SELECT step, sum({col}) FROM ops.runs WHERE run_id = {latest} "
-                        "GROUP BY 1 ORDER BY 1",
-                    ),
-                )
-            fam(
-                "wattlake_last_run_timestamp_seconds",
+                name,
                 "gauge",
-                "Start of the latest pipeline run (Unix seconds).",
-                [],
-                _rows(con, "SELECT max(epoch(started_at)) FROM ops.runs WHERE step <> 'ingest'"),
-            )
-        if "silver.quarantine" in have:
-            fam(
-                "wattlake_quarantined_records",
-                "gauge",
-                "Quarantined readings per rule id (a row counts once per rule it names).",
-                ["rule"],
+                help_,
+                ["step"],
                 _rows(
                     con,
-                    "SELECT trim(r), count(*) FROM (SELECT unnest(string_split(rules, ',')) AS r "
-                    "FROM silver.quarantine) WHERE trim(r) <> '' GROUP BY 1 ORDER BY 1",
+                    f"SELECT step, sum({col}) FROM ops.runs WHERE run_id = {latest} "
+                    "GROUP BY 1 ORDER BY 1",
                 ),
-            )
-        if "ops.dead_letter" in have:
-            fam(
-                "wattlake_dead_letter_records",
-                "gauge",
-                "Unparseable input lines in ops.dead_letter.",
-                [],
-                _rows(con, "SELECT count(*) FROM ops.dead_letter"),
-            )
-        if "silver.meter_readings" in have:
-            fam(
-                "wattlake_silver_records",
-                "gauge",
-                "Silver readings per quality grade.",
-                ["grade"],
-                _rows(
-                    con,
-                    "SELECT quality_grade, count(*) FROM silver.meter_readings GROUP BY 1 "
-                    "ORDER BY 1",
-                ),
-            )
-            est, mean = _rows(
-                con,
-                "SELECT count(*) FILTER (WHERE is_estimated), avg(quality_score) "
-                "FROM silver.meter_readings",
-            )[0]
-            fam(
-                "wattlake_estimated_records",
-                "gauge",
-                "Silver readings estimated by gap interpolation.",
-                [],
-                [(est,)],
-            )
-            fam(
-                "wattlake_quality_score_mean",
-                "gauge",
-                "Mean quality score of silver readings (points, 0..100).",
-                [],
-                [(mean,)],
-            )
-        if "ops.quality_results" in have:
-            latest_q = """(SELECT run_id FROM ops.quality_results
-                           ORDER BY checked_at DESC, run_id DESC LIMIT 1)"""
-            fam(
-                "wattlake_quality_check_pass_ratio",
-                "gauge",
-                "Pass ratio of evaluated checks in the latest quality run (0..1).",
-                ["layer"],
-                _rows(
-                    con,
-                    "SELECT layer, count(*) FILTER (WHERE passed) / count(passed) "
-                    f"FROM ops.quality_results WHERE run_id = {latest_q} GROUP BY 1 "
-                    "HAVING count(passed) > 0 ORDER BY 1",
-                ),
-            )
-            fam(
-                "wattlake_quality_checks_failed",
-                "gauge",
-                "Failed checks in the latest quality run.",
-                ["layer", "severity"],
-                _rows(
-                    con,
-                    "SELECT layer, severity, count(*) FILTER (WHERE NOT passed) "
-                    f"FROM ops.quality_results WHERE run_id = {latest_q} GROUP BY ALL "
-                    "ORDER BY 1, 2",
-                ),
-            )
-        fresh: list[tuple[object, ...]] = []
-        if "ops.manifest" in have:
-            fresh += _rows(
-                con,
-                f"SELECT format, epoch({now_sql}) - epoch(max(ingested_at)) FROM ops.manifest "
-                "GROUP BY 1 ORDER BY 1",
-            )
-        if "bronze.api_responses" in have:
-            fresh += _rows(
-                con,
-                f"SELECT source, epoch({now_sql}) - epoch(max(fetched_at)) "
-                "FROM bronze.api_responses GROUP BY 1 ORDER BY 1",
             )
         fam(
-            "wattlake_source_freshness_seconds",
+            "wattlake_last_run_timestamp_seconds",
             "gauge",
-            "Seconds since the last ingest of each source (file format or API).",
-            ["source"],
-            fresh,
+            "Start of the latest pipeline run (Unix seconds).",
+            [],
+            _rows(con, "SELECT max(epoch(started_at)) FROM ops.runs WHERE step <> 'ingest'"),
         )
-        if "bronze.meter_readings" in have:
-            fam(
-                "wattlake_ingestion_backlog_records",
-                "gauge",
-                "Bronze readings in batches not yet processed by the silver step.",
-                [],
-                [(backlog_records(con, have),)],
-            )
-        if "ops.alerts" in have:
-            fam(
-                "wattlake_alerts",
-                "gauge",
-                "Alerts in ops.alerts per rule and severity.",
-                ["rule", "severity"],
-                _rows(
-                    con,
-                    "SELECT rule, severity, count(*) FROM ops.alerts GROUP BY ALL ORDER BY 1, 2",
-                ),
-            )
-    finally:
-        con.close()
+    if "silver.quarantine" in have:
+        fam(
+            "wattlake_quarantined_records",
+            "gauge",
+            "Quarantined readings per rule id (a row counts once per rule it names).",
+            ["rule"],
+            _rows(
+                con,
+                "SELECT trim(r), count(*) FROM (SELECT unnest(string_split(rules, ',')) AS r "
+                "FROM silver.quarantine) WHERE trim(r) <> '' GROUP BY 1 ORDER BY 1",
+            ),
+        )
+    if "ops.dead_letter" in have:
+        fam(
+            "wattlake_dead_letter_records",
+            "gauge",
+            "Unparseable input lines in ops.dead_letter.",
+            [],
+            _rows(con, "SELECT count(*) FROM ops.dead_letter"),
+        )
+    if "silver.meter_readings" in have:
+        fam(
+            "wattlake_silver_records",
+            "gauge",
+            "Silver readings per quality grade.",
+            ["grade"],
+            _rows(
+                con,
+                "SELECT quality_grade, count(*) FROM silver.meter_readings GROUP BY 1 ORDER BY 1",
+            ),
+        )
+        est, mean = _rows(
+            con,
+            "SELECT count(*) FILTER (WHERE is_estimated), avg(quality_score) "
+            "FROM silver.meter_readings",
+        )[0]
+        fam(
+            "wattlake_estimated_records",
+            "gauge",
+            "Silver readings estimated by gap interpolation.",
+            [],
+            [(est,)],
+        )
+        fam(
+            "wattlake_quality_score_mean",
+            "gauge",
+            "Mean quality score of silver readings (points, 0..100).",
+            [],
+            [(mean,)],
+        )
+    if "ops.quality_results" in have:
+        latest_q = """(SELECT run_id FROM ops.quality_results
+                       ORDER BY checked_at DESC, run_id DESC LIMIT 1)"""
+        fam(
+            "wattlake_quality_check_pass_ratio",
+            "gauge",
+            "Pass ratio of evaluated checks in the latest quality run (0..1).",
+            ["layer"],
+            _rows(
+                con,
+                "SELECT layer, count(*) FILTER (WHERE passed) / count(passed) "
+                f"FROM ops.quality_results WHERE run_id = {latest_q} GROUP BY 1 "
+                "HAVING count(passed) > 0 ORDER BY 1",
+            ),
+        )
+        fam(
+            "wattlake_quality_checks_failed",
+            "gauge",
+            "Failed checks in the latest quality run.",
+            ["layer", "severity"],
+            _rows(
+                con,
+                "SELECT layer, severity, count(*) FILTER (WHERE NOT passed) "
+                f"FROM ops.quality_results WHERE run_id = {latest_q} GROUP BY ALL "
+                "ORDER BY 1, 2",
+            ),
+        )
+    fresh: list[tuple[object, ...]] = []
+    if "ops.manifest" in have:
+        fresh += _rows(
+            con,
+            f"SELECT format, epoch({now_sql}) - epoch(max(ingested_at)) FROM ops.manifest "
+            "GROUP BY 1 ORDER BY 1",
+        )
+    if "bronze.api_responses" in have:
+        fresh += _rows(
+            con,
+            f"SELECT source, epoch({now_sql}) - epoch(max(fetched_at)) "
+            "FROM bronze.api_responses GROUP BY 1 ORDER BY 1",
+        )
+    fam(
+        "wattlake_source_freshness_seconds",
+        "gauge",
+        "Seconds since the last ingest of each source (file format or API).",
+        ["source"],
+        fresh,
+    )
+    if "bronze.meter_readings" in have:
+        fam(
+            "wattlake_ingestion_backlog_records",
+            "gauge",
+            "Bronze readings in batches not yet processed by the silver step.",
+            [],
+            [(backlog_records(con, have),)],
+        )
+    if "ops.alerts" in have:
+        fam(
+            "wattlake_alerts",
+            "gauge",
+            "Alerts in ops.alerts per rule and severity.",
+            ["rule", "severity"],
+            _rows(
+                con,
+                "SELECT rule, severity, count(*) FROM ops.alerts GROUP BY ALL ORDER BY 1, 2",
+            ),
+        )
     return fams
 
 
@@ -308,11 +302,9 @@ def build_registry(families: Sequence[MetricFamily]) -> CollectorRegistry:
     return reg
 
 
-def prometheus_text(
-    home: Path, warehouse: str | None = None, now: dt.datetime | None = None
-) -> str:
-    """The Prometheus text exposition (format 0.0.4) of every metric of `home`."""
-    return generate_latest(build_registry(collect_metrics(home, warehouse, now))).decode()
+def prometheus_text(con: duckdb.DuckDBPyConnection, now: dt.datetime | None = None) -> str:
+    """The Prometheus text exposition (format 0.0.4) of every metric `con` sees."""
+    return generate_latest(build_registry(collect_metrics(con, now))).decode()
 
 
 def metric_rows(

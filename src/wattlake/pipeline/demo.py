@@ -13,11 +13,12 @@ from typing import Any
 from rich.console import Group
 from rich.table import Table
 
-from wattlake.config import Settings
+from wattlake.context import Context
 from wattlake.generate import generate
 from wattlake.generate.smart_meter_etl import generate_smart_meter_etl
+from wattlake.landing import LandingSummary
 from wattlake.pipeline.demo_external import DemoExternal, online_external, synthetic_external
-from wattlake.pipeline.ingest import IngestSummary, ingest_files
+from wattlake.pipeline.ingest import ingest_files
 from wattlake.pipeline.run import RunSummary, run_pipeline
 from wattlake.quality.report import load_latest, render_report
 from wattlake.quality.runner import pass_rates
@@ -30,7 +31,7 @@ SME_METERPOINTS, SME_DAYS = 10, 7
 
 @dataclass
 class DemoReport:
-    ingest: IngestSummary
+    ingest: LandingSummary
     run: RunSummary
     figures: dict[str, Any]
     grades: list[tuple[str, int]]
@@ -85,12 +86,12 @@ class DemoReport:
         return Group(*parts, f"quality report: {self.report_path}")
 
 
-def _one(settings: Settings, sql: str) -> Any:
-    return run_sql(settings.home, sql, settings.warehouse)[1][0][0]
+def _one(ctx: Context, sql: str) -> Any:
+    return run_sql(ctx.sql(), sql)[1][0][0]
 
 
 def run_demo(
-    settings: Settings,
+    ctx: Context,
     households: int,
     days: int,
     seed: int = 42,
@@ -103,7 +104,7 @@ def run_demo(
 
     Weather and prices: generated (no network) unless `online`, then fetched (`client`:
     an `HttpClient` to use instead of the default one)."""
-    src = settings.home / "demo-input"
+    src = ctx.settings.home / "demo-input"
     expected = households * days * 48
     task = progress.add_task("generate", total=expected) if progress else None
     gen = generate(
@@ -119,7 +120,7 @@ def run_demo(
         progress.update(task, completed=expected)
         task = progress.add_task("ingest", total=len(gen.files) + 1)
     ingested = ingest_files(
-        settings,
+        ctx,
         [gen.users_file, *gen.files],
         progress=(lambda _f: progress.advance(task)) if progress else None,
     )
@@ -133,95 +134,90 @@ def run_demo(
         start=sme_start,
         seed=seed,
     )
-    ingest_files(settings, [sme.database])
-    ingest_files(settings, sme.readings_files)
+    ingest_files(ctx, [sme.database])
+    ingest_files(ctx, sme.readings_files)
     if progress:
         task = progress.add_task("weather + prices", total=None)
     external = (
-        online_external(settings, gen, client)
+        online_external(ctx, gen, client)
         if online
-        else synthetic_external(settings, gen, seed, src / "api")
+        else synthetic_external(ctx, gen, seed, src / "api")
     )
     if progress:
         progress.update(task, total=1, completed=1)
         task = progress.add_task("run", total=4)
-    summary = run_pipeline(
-        settings, progress=(lambda _s: progress.advance(task)) if progress else None
-    )
+    summary = run_pipeline(ctx, progress=(lambda _s: progress.advance(task)) if progress else None)
     sme_day = sme_start + dt.timedelta(days=min(days, SME_DAYS) - 1)
     reports = {
-        name: run_report(settings, name, sme_day, sme_day).rows.num_rows
+        name: run_report(ctx, name, sme_day, sme_day).rows.num_rows
         for name in ("active-agreements", "half-hourly", "daily-product")
     }
     figures = {
         "households": households,
         "days": days,
-        "meters": _one(settings, "SELECT count(DISTINCT meter_id) FROM bronze.meter_readings"),
+        "meters": _one(ctx, "SELECT count(DISTINCT meter_id) FROM bronze.meter_readings"),
         "input lines": sum(f.lines for f in ingested.files if f.fmt != "users"),
-        "bronze rows": _one(settings, "SELECT count(*) FROM bronze.meter_readings"),
+        "bronze rows": _one(ctx, "SELECT count(*) FROM bronze.meter_readings"),
         "exact re-sends (not landed)": ingested.duplicates,
-        "dead letters": _one(settings, "SELECT count(*) FROM ops.dead_letter"),
-        "silver rows": _one(settings, "SELECT count(*) FROM silver.meter_readings"),
-        "quarantined rows": _one(settings, "SELECT count(*) FROM silver.quarantine"),
+        "dead letters": _one(ctx, "SELECT count(*) FROM ops.dead_letter"),
+        "silver rows": _one(ctx, "SELECT count(*) FROM silver.meter_readings"),
+        "quarantined rows": _one(ctx, "SELECT count(*) FROM silver.quarantine"),
         "mean quality score": _one(
-            settings, "SELECT round(avg(quality_score), 1) FROM silver.meter_readings"
+            ctx, "SELECT round(avg(quality_score), 1) FROM silver.meter_readings"
         ),
-        "users (current)": _one(settings, "SELECT count(*) FROM dw.dim_users WHERE is_current"),
-        "user versions (SCD2)": _one(settings, "SELECT count(*) FROM dw.dim_users"),
-        "fact_energy_flow rows": _one(settings, "SELECT count(*) FROM dw.fact_energy_flow"),
+        "users (current)": _one(ctx, "SELECT count(*) FROM dw.dim_users WHERE is_current"),
+        "user versions (SCD2)": _one(ctx, "SELECT count(*) FROM dw.dim_users"),
+        "fact_energy_flow rows": _one(ctx, "SELECT count(*) FROM dw.fact_energy_flow"),
         "weather grid points": len(external.points),
-        "weather hours (silver)": _one(settings, "SELECT count(*) FROM silver.weather"),
-        "price intervals (silver)": _one(settings, "SELECT count(*) FROM silver.prices"),
-        "enriched readings (gold)": _one(settings, "SELECT count(*) FROM gold.readings_enriched"),
+        "weather hours (silver)": _one(ctx, "SELECT count(*) FROM silver.weather"),
+        "price intervals (silver)": _one(ctx, "SELECT count(*) FROM silver.prices"),
+        "enriched readings (gold)": _one(ctx, "SELECT count(*) FROM gold.readings_enriched"),
         "  with weather / price": _one(
-            settings,
+            ctx,
             "SELECT count(temperature_c) || ' / ' || count(price_eur_per_kwh) "
             "FROM gold.readings_enriched",
         ),
-        "modelled PV hours (gold)": _one(settings, "SELECT count(*) FROM gold.pv_modelled_hourly"),
+        "modelled PV hours (gold)": _one(ctx, "SELECT count(*) FROM gold.pv_modelled_hourly"),
         "PV metered / modelled (kWh)": _one(
-            settings,
+            ctx,
             "SELECT coalesce(round(sum(metered_kwh)), 0) || ' / ' "
             "|| coalesce(round(sum(modelled_kwh)), 0) FROM gold.pv_modelled_hourly "
             "WHERE metered_kwh IS NOT NULL",
         ),
     }
     grades = [
-        (g, n)
+        (str(g), int(n))  # type: ignore[call-overload]
         for g, n in run_sql(
-            settings.home,
+            ctx.sql(),
             "SELECT quality_grade, count(*) FROM silver.meter_readings GROUP BY 1 ORDER BY 1",
         )[1]
     ]
     rules = [
-        (r, n)
+        (str(r), int(n))  # type: ignore[call-overload]
         for r, n in run_sql(
-            settings.home,
+            ctx.sql(),
             "SELECT rules, count(*) FROM silver.quarantine GROUP BY 1 ORDER BY 2 DESC LIMIT 10",
         )[1]
     ]
     peaks = run_sql(
-        settings.home,
+        ctx.sql(),
         "SELECT date, hour, peak_rank, round(total_kwh, 1) FROM gold.peak_hours "
         "WHERE date = (SELECT max(date) FROM gold.peak_hours) ORDER BY peak_rank",
     )[1]
-    stored = [
-        r for r in load_latest(settings.home, settings.warehouse)[0] if r.run_id == summary.run_id
-    ]
-    html, _json = render_report(
-        settings.home, settings.warehouse, settings.home / "reports" / "quality", results=stored
-    )
-    figures["alerts"] = _one(settings, "SELECT count(*) FROM ops.alerts")
+    stored = [r for r in load_latest(ctx.sql())[0] if r.run_id == summary.run_id]
+    out_dir = ctx.settings.home / "reports" / "quality"
+    html, _json = render_report(ctx.sql(), out_dir, results=stored)
+    figures["alerts"] = _one(ctx, "SELECT count(*) FROM ops.alerts")
     figures["P2P trades (kWh)"] = _one(
-        settings, "SELECT coalesce(round(sum(energy_kwh), 1), 0) FROM gold.p2p_trades"
+        ctx, "SELECT coalesce(round(sum(energy_kwh), 1), 0) FROM gold.p2p_trades"
     )
     figures["P2P sales (EUR)"] = _one(
-        settings,
+        ctx,
         "SELECT coalesce(round(sum(total_p2p_revenue), 2), 0) FROM dw.fact_monthly_summary",
     )
     figures["smart-meter-etl meterpoints / agreements"] = (
-        f"{_one(settings, 'SELECT count(*) FROM silver.meterpoints')} / "
-        f"{_one(settings, 'SELECT count(*) FROM silver.agreements')}"
+        f"{_one(ctx, 'SELECT count(*) FROM silver.meterpoints')} / "
+        f"{_one(ctx, 'SELECT count(*) FROM silver.agreements')}"
     )
     figures[f"reports for {sme_day} (rows)"] = " / ".join(f"{k} {v}" for k, v in reports.items())
     return DemoReport(

@@ -25,7 +25,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from wattlake.config import Settings
+from wattlake.context import Context
 from wattlake.generate.api import GenerationResult
 from wattlake.generate.external import (
     energy_charts_body,
@@ -80,7 +80,7 @@ def _period(gen: GenerationResult) -> tuple[dt.date, int]:
 
 
 def synthetic_external(
-    settings: Settings, gen: GenerationResult, seed: int, out_dir: Path
+    ctx: Context, gen: GenerationResult, seed: int, out_dir: Path
 ) -> DemoExternal:
     """Generate and land the offline demo's weather and prices (module doc); no network."""
     start, days = _period(gen)
@@ -100,7 +100,7 @@ def synthetic_external(
         (out_dir / f"open_meteo_{lat:.2f}_{lon:.2f}.json").write_bytes(body)
         result.outcomes.append(
             ingest_weather(
-                settings,
+                ctx,
                 lat,
                 lon,
                 start,
@@ -110,41 +110,39 @@ def synthetic_external(
                 body=body,
             )
         )
-    zone = settings.price_zone
+    zone = ctx.settings.price_zone
     for part in split_by_resolution(price_series(start, days, weather.cloud, rng)):
         body = energy_charts_body(part)
         first, final = part.index[0].date(), part.index[-1].date()
         (out_dir / f"energy_charts_{zone}_{first}_{final}.json").write_bytes(body)
         result.outcomes.append(
-            ingest_prices(settings, zone, first, final, base_url=SYNTHETIC_BASE_URL, body=body)
+            ingest_prices(ctx, zone, first, final, base_url=SYNTHETIC_BASE_URL, body=body)
         )
     return result
 
 
 def online_external(
-    settings: Settings, gen: GenerationResult, client: HttpClient | None = None
+    ctx: Context, gen: GenerationResult, client: HttpClient | None = None
 ) -> DemoExternal:
     """Fetch and land real weather, prices and PV potential for the demo (module doc)."""
     start, days = _period(gen)
     points = demo_points(gen.users_file)
     loc = _locations(gen.users_file)
-    http = client or make_client(settings, cache=True)
+    http = client or make_client(ctx.settings, cache=True)
     result = DemoExternal("online", points)
     last = start + dt.timedelta(days=days)
     try:
         for lat, lon in points:
-            result.outcomes.append(
-                ingest_weather(settings, lat, lon, start, last, http, kind="archive")
-            )
+            result.outcomes.append(ingest_weather(ctx, lat, lon, start, last, http, kind="archive"))
         result.outcomes.append(
             ingest_prices(
-                settings, settings.price_zone, start, start + dt.timedelta(days=days - 1), http
+                ctx, ctx.settings.price_zone, start, start + dt.timedelta(days=days - 1), http
             )
         )
         year = min(max(start.year, PVGIS_FIRST_YEAR), PVGIS_LAST_YEAR)
         result.outcomes.append(
             ingest_pv(
-                settings,
+                ctx,
                 round(float(loc["latitude"].mean()), 4),
                 round(float(loc["longitude"].mean()), 4),
                 year,

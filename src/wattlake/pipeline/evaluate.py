@@ -8,21 +8,19 @@ from typing import Any
 
 import pyarrow as pa
 
-from wattlake.config import Settings
-from wattlake.engine import DuckDBEngine
+from wattlake.context import Context
 from wattlake.errors import InputError
 from wattlake.lake import catalog as cat
-from wattlake.lake.delta import Lake
 from wattlake.transforms.vee.evaluate import holdout_errors, numbered, summarise
 
 DEFAULT_GAPS = (1, 2, 4, 8, 16, 48)
 
 
 def evaluate(
-    settings: Settings, gap_readings: tuple[int, ...] = DEFAULT_GAPS, every: int = 97
+    ctx: Context, gap_readings: tuple[int, ...] = DEFAULT_GAPS, every: int = 97
 ) -> list[dict[str, Any]]:
     """MAE/RMSE (kWh per interval) of each estimation method for each hidden-gap length."""
-    lake = Lake(settings.home)
+    lake = ctx.lake
     if (
         not lake.exists(cat.SILVER_READINGS)
         or lake.read(cat.SILVER_READINGS, ["meter_id"]).num_rows == 0
@@ -30,19 +28,14 @@ def evaluate(
         raise InputError("silver is empty: ingest and `wattlake run` first")
     if any(g < 1 for g in gap_readings):
         raise InputError("gap lengths must be >= 1 reading")
-    eng = DuckDBEngine()
-    try:
-        silver = eng.materialize(numbered(eng.read(lake, cat.SILVER_READINGS)))
-        parts = [
-            eng.to_arrow(
-                summarise(
-                    holdout_errors(silver, g, max(every, g + 2), checkpoint=eng.materialize), g
-                )
-            )
-            for g in gap_readings
-        ]
-    finally:
-        eng.close()
+    eng = ctx.engine
+    silver = eng.materialize(numbered(eng.read(lake, cat.SILVER_READINGS)))
+    parts = [
+        eng.to_arrow(
+            summarise(holdout_errors(silver, g, max(every, g + 2), checkpoint=eng.materialize), g)
+        )
+        for g in gap_readings
+    ]
     out = pa.concat_tables(parts).to_pylist()
     return sorted(out, key=lambda r: (r["gap_readings"], r["method"]))
 

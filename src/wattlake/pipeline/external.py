@@ -35,7 +35,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from wattlake.config import Settings
-from wattlake.errors import WattlakeError
+from wattlake.context import Context
+from wattlake.errors import InputError, WattlakeError
 from wattlake.lake import catalog as cat
 from wattlake.lake.catalog import (
     BRONZE_API_RESPONSES,
@@ -43,10 +44,12 @@ from wattlake.lake.catalog import (
     SILVER_PV_POTENTIAL,
     SILVER_WEATHER,
 )
-from wattlake.lake.delta import Lake
+from wattlake.lake.predicates import sql_num, sql_str, sql_ts
 from wattlake.lake.spec import TableSpec
+from wattlake.landing import Batch, Landed, LandingSummary, batch_id_for, dead_letter_rows, land
 from wattlake.logs import get_logger
-from wattlake.pipeline.ingest import batch_id_for
+from wattlake.pipeline.checkpoints import mark_external
+from wattlake.runlog import RunRecord, record_runs
 from wattlake.sources import energy_charts, lcl, open_meteo, pvgis
 from wattlake.sources.files import read_bytes
 from wattlake.sources.http import Fetched, HttpClient, HttpError, Params, build_url
@@ -54,8 +57,6 @@ from wattlake.sources.http import Fetched, HttpClient, HttpError, Params, build_
 DEAD_LETTER_CHARS = 2000
 # Open-Meteo's forecast API serves recent days; older ranges come from the ERA5 archive.
 ARCHIVE_AFTER_DAYS = 5
-# ops.checkpoints step of external silver batches (batch id → the ingest run that wrote it).
-EXTERNAL_STEP = "silver_external"
 LCL_WEATHER_SOURCE = "lcl-darksky"
 
 
@@ -88,20 +89,8 @@ def utc_days(start: date, end: date) -> tuple[datetime, datetime]:
     return s, e
 
 
-def _sql_ts(value: datetime) -> str:
-    return "'" + value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ") + "'"
-
-
-def _sql_str(value: str) -> str:
-    return "'" + value.replace("'", "''") + "'"
-
-
-def _sql_num(value: float) -> str:
-    return repr(float(value))
-
-
 def ingest_prices(
-    settings: Settings,
+    ctx: Context,
     zone: str,
     start: date,
     end: date,
@@ -118,10 +107,10 @@ def ingest_prices(
 
     def to_silver(parsed: pa.Table) -> tuple[pa.Table, str]:
         kept = parsed.filter(pc.is_valid(parsed["price_eur_per_mwh"]))
-        return kept, _range_predicate(f"zone = {_sql_str(zone.strip())}", kept)
+        return kept, _range_predicate(f"zone = {sql_str(zone.strip())}", kept)
 
     return _run(
-        settings,
+        ctx,
         energy_charts.SOURCE,
         url,
         params,
@@ -134,7 +123,7 @@ def ingest_prices(
 
 
 def ingest_weather(
-    settings: Settings,
+    ctx: Context,
     lat: float,
     lon: float,
     start: date,
@@ -153,17 +142,17 @@ def ingest_weather(
     `body`: land this Open-Meteo response instead of fetching (no HTTP).
     """
     if kind == "auto":
-        today = today or datetime.now(UTC).date()
+        today = today or ctx.clock().date()
         kind = "archive" if end < today - timedelta(days=ARCHIVE_AFTER_DAYS) else "forecast"
     url, params = open_meteo.weather_request(kind, lat, lon, start, end, base_url)
 
     def to_silver(parsed: pa.Table) -> tuple[pa.Table, str]:
         la, lo = parsed["latitude"][0].as_py(), parsed["longitude"][0].as_py()
-        where = f"latitude = {_sql_num(la)} AND longitude = {_sql_num(lo)}"
+        where = f"latitude = {sql_num(la)} AND longitude = {sql_num(lo)}"
         return parsed, _range_predicate(where, parsed)
 
     return _run(
-        settings,
+        ctx,
         open_meteo.SOURCE,
         url,
         params,
@@ -176,7 +165,7 @@ def ingest_weather(
 
 
 def ingest_lcl_weather(
-    settings: Settings,
+    ctx: Context,
     path: Path,
     latitude: float = lcl.LONDON_LAT,
     longitude: float = lcl.LONDON_LON,
@@ -190,15 +179,37 @@ def ingest_lcl_weather(
         return lcl.parse_lcl_weather(b, str(path), latitude, longitude)
 
     def to_silver(parsed: pa.Table) -> tuple[pa.Table, str]:
-        where = f"latitude = {_sql_num(latitude)} AND longitude = {_sql_num(longitude)}"
+        where = f"latitude = {sql_num(latitude)} AND longitude = {sql_num(longitude)}"
         return parsed, _range_predicate(where, parsed)
 
     url = path.resolve().as_uri()
-    return _run(settings, LCL_WEATHER_SOURCE, url, {}, parse, to_silver, SILVER_WEATHER, None, body)
+    return _run(ctx, LCL_WEATHER_SOURCE, url, {}, parse, to_silver, SILVER_WEATHER, None, body)
+
+
+def ingest_lcl_weather_files(ctx: Context, files: list[Path]) -> LandingSummary:
+    """Land Dark Sky weather files (`ingest_lcl_weather` each); one outcome per file."""
+    summary = LandingSummary(run_id=f"ingest-{LCL_WEATHER_SOURCE}")
+    for p in files:
+        res = ingest_lcl_weather(ctx, p)
+        if res.status == "failed":
+            raise InputError(f"{p}: {res.message}")
+        summary.run_id = res.run_id
+        summary.files.append(
+            Landed(
+                str(p),
+                res.batch_id or "",
+                "lcl-weather",
+                "ingested" if res.new_body else "skipped",
+                lines=res.rows_parsed,
+                landed=res.rows_merged,
+                message=res.message,
+            )
+        )
+    return summary
 
 
 def ingest_pv(
-    settings: Settings,
+    ctx: Context,
     lat: float,
     lon: float,
     start_year: int,
@@ -240,14 +251,14 @@ def ingest_pv(
         )
         la, lo = parsed["latitude"][0].as_py(), parsed["longitude"][0].as_py()
         where = (
-            f"latitude = {_sql_num(la)} AND longitude = {_sql_num(lo)} AND "
-            f"peak_power_kwp = {_sql_num(peak_power_kwp)} AND tilt_deg = {_sql_num(tilt_deg)}"
-            f" AND azimuth_deg = {_sql_num(azimuth_deg)}"
+            f"latitude = {sql_num(la)} AND longitude = {sql_num(lo)} AND "
+            f"peak_power_kwp = {sql_num(peak_power_kwp)} AND tilt_deg = {sql_num(tilt_deg)}"
+            f" AND azimuth_deg = {sql_num(azimuth_deg)}"
         )
         return out, _range_predicate(where, out)
 
     return _run(
-        settings,
+        ctx,
         pvgis.SOURCE,
         url,
         params,
@@ -264,11 +275,11 @@ def _range_predicate(where: str, rows: pa.Table) -> str:
     if rows.num_rows == 0:
         return f"{where} AND ts IS NULL AND ts IS NOT NULL"  # matches nothing
     lo, hi = pc.min_max(rows["ts"]).values()
-    return f"{where} AND ts >= {_sql_ts(lo.as_py())} AND ts <= {_sql_ts(hi.as_py())}"
+    return f"{where} AND ts >= {sql_ts(lo.as_py())} AND ts <= {sql_ts(hi.as_py())}"
 
 
 def _run(
-    settings: Settings,
+    ctx: Context,
     source: str,
     url: str,
     params: Params,
@@ -278,20 +289,39 @@ def _run(
     client: HttpClient | None,
     body: bytes | None = None,
 ) -> ExternalOutcome:
-    lake = Lake(settings.home)
     run_id = f"ingest-{source}-" + uuid.uuid4().hex[:12]
     log = get_logger(run_id=run_id, step="ingest_external", source=source)
     t0 = time.perf_counter()
-    started = datetime.now(UTC)
+    started = ctx.clock()
+    step = f"ingest_{source}"
+
+    def record(status: str, **kw: object) -> None:
+        record_runs(
+            ctx.lake,
+            [
+                RunRecord(
+                    run_id=run_id,
+                    step=step,
+                    source=str(kw.pop("url", url)),
+                    started_at=started,
+                    duration_s=time.perf_counter() - t0,
+                    status=status,
+                    **kw,  # type: ignore[arg-type]
+                )
+            ],
+        )
+
     if body is not None:
         fetched: Fetched = Fetched(build_url(url, params), 200, body, started)
     else:
         own = client is None
-        http = client or make_client(settings)
+        http = client or make_client(ctx.settings)
         try:
             fetched = http.get(url, params)
         except HttpError as exc:
-            return _failed(lake, run_id, source, exc.url, None, None, str(exc), started, t0, log)
+            record("failed", url=exc.url, message=str(exc))
+            log.warning("external_failed", url=exc.url, reason=str(exc))
+            return ExternalOutcome(source, exc.url, run_id, None, "failed", message=str(exc))
         finally:
             if own:
                 http.close()
@@ -299,7 +329,7 @@ def _run(
     checksum = hashlib.sha256(fetched.content).hexdigest()
     batch_id = batch_id_for(checksum)
     text = fetched.content.decode("utf-8", errors="replace")
-    bronze = {
+    response = {
         "source": source,
         "url": full_url,
         "params": json.dumps({k: str(v) for k, v in params.items()}, sort_keys=True),
@@ -308,142 +338,62 @@ def _run(
         "checksum": checksum,
         "content_length": len(fetched.content),
         "body": text,
-        "_batch_id": batch_id,
-        "_source_file": full_url,
         "_row_number": 0,
-        "_ingested_at": started,
         "_record_id": checksum,
-        "ingest_date": started.date().isoformat(),
     }
-    new_body = lake.insert_new(BRONZE_API_RESPONSES, pa.Table.from_pylist([bronze])) > 0
+    bronze = Batch(
+        spec=BRONZE_API_RESPONSES,
+        rows=pa.Table.from_pylist([response]),
+        source=full_url,
+        fmt=source,
+        checksum=checksum,
+        lines=1,
+        record_key=None,  # the body's SHA-256 is its record id
+        manifest=False,  # API bodies are identified in bronze itself
+    )
+    new_body = land(ctx, [bronze], now=started)[0].landed > 0
     try:
         parsed = parse(fetched.content)
         rows, predicate = to_silver(parsed)
     except WattlakeError as exc:
-        dead = {
-            "batch_id": batch_id,
-            "source_file": full_url,
-            "line_number": 0,
-            "raw_text": text[:DEAD_LETTER_CHARS],
-            "reason": str(exc),
-            "recorded_at": started,
-        }
-        lake.insert_new(cat.OPS_DEAD_LETTER, pa.Table.from_pylist([dead]))
-        return _failed(
-            lake,
-            run_id,
-            source,
-            full_url,
-            batch_id,
-            checksum,
-            str(exc),
-            started,
-            t0,
-            log,
-            dead_letters=1,
+        dead = pa.table(
+            {
+                "line_number": pa.array([0], pa.int64()),
+                "raw_text": [text[:DEAD_LETTER_CHARS]],
+                "reason": [str(exc)],
+            }
         )
+        ctx.lake.insert_new(
+            cat.OPS_DEAD_LETTER, dead_letter_rows(dead, batch_id, full_url, started)
+        )
+        record(
+            "failed",
+            url=full_url,
+            batch_id=batch_id,
+            checksum=checksum,
+            rows_dead_letter=1,
+            message=str(exc),
+        )
+        log.warning("external_failed", url=full_url, reason=str(exc))
+        return ExternalOutcome(source, full_url, run_id, batch_id, "failed", message=str(exc))
     n = rows.num_rows
     rows = rows.append_column("source", pa.array([source] * n, pa.string())).append_column(
         "_batch_id", pa.array([batch_id] * n, pa.string())
     )
     if n:
-        lake.replace_where(silver, rows, predicate)
-        _mark_for_gold(lake, batch_id, run_id, started)
+        ctx.lake.replace_where(silver, rows, predicate)
+        mark_external(ctx.lake, batch_id, run_id, started)
     msg = "" if new_body else "same response body already in bronze"
-    _run_row(
-        lake,
-        run_id,
-        batch_id,
-        source,
-        full_url,
-        parsed.num_rows,
-        n,
-        0,
-        checksum,
-        started,
-        t0,
+    record(
         "success",
-        msg,
+        url=full_url,
+        batch_id=batch_id,
+        checksum=checksum,
+        rows_in=parsed.num_rows,
+        rows_out=n,
+        message=msg,
     )
     log.info("external_ingested", url=full_url, rows=n, new_body=new_body)
     return ExternalOutcome(
         source, full_url, run_id, batch_id, "success", parsed.num_rows, n, new_body, msg
     )
-
-
-def _mark_for_gold(lake: Lake, batch_id: str, run_id: str, now: datetime) -> None:
-    """Record that `run_id` (re)wrote the silver rows of `batch_id`: gold recomputes their
-    dates on the next run (the batch takes this run's id even if it was applied before)."""
-    lake.delete(
-        cat.OPS_CHECKPOINTS, f"step = '{EXTERNAL_STEP}' AND batch_id = {_sql_str(batch_id)}"
-    )
-    row = {"step": EXTERNAL_STEP, "batch_id": batch_id, "run_id": run_id, "processed_at": now}
-    lake.insert_new(cat.OPS_CHECKPOINTS, pa.Table.from_pylist([row]))
-
-
-def _failed(
-    lake: Lake,
-    run_id: str,
-    source: str,
-    url: str,
-    batch_id: str | None,
-    checksum: str | None,
-    message: str,
-    started: datetime,
-    t0: float,
-    log: object,
-    dead_letters: int = 0,
-) -> ExternalOutcome:
-    _run_row(
-        lake,
-        run_id,
-        batch_id,
-        source,
-        url,
-        0,
-        0,
-        dead_letters,
-        checksum,
-        started,
-        t0,
-        "failed",
-        message,
-    )
-    log.warning("external_failed", url=url, reason=message)  # type: ignore[attr-defined]
-    return ExternalOutcome(source, url, run_id, batch_id, "failed", message=message)
-
-
-def _run_row(
-    lake: Lake,
-    run_id: str,
-    batch_id: str | None,
-    source: str,
-    url: str,
-    rows_in: int,
-    rows_out: int,
-    dead: int,
-    checksum: str | None,
-    started: datetime,
-    t0: float,
-    status: str,
-    message: str,
-) -> None:
-    row = {
-        "run_id": run_id,
-        "batch_id": batch_id,
-        "step": f"ingest_{source}",
-        "source": url,
-        "engine": "duckdb",
-        "profile": None,
-        "rows_in": rows_in,
-        "rows_out": rows_out,
-        "rows_quarantined": 0,
-        "rows_dead_letter": dead,
-        "rows_duplicate": 0,
-        "checksum": checksum,
-        "started_at": started,
-        "duration_s": round(time.perf_counter() - t0, 4),
-        "status": status,
-        "message": message,
-    }
-    lake.append(cat.OPS_RUNS, pa.Table.from_pylist([row]))

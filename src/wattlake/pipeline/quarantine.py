@@ -13,12 +13,12 @@ import getpass
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from wattlake.config import Settings
+from wattlake.context import Context
 from wattlake.errors import InputError
 from wattlake.lake import catalog as cat
 from wattlake.lake.delta import Lake
 from wattlake.lake.spec import UTC_TS
-from wattlake.pipeline.run import forget_checkpoints
+from wattlake.pipeline.checkpoints import forget
 
 
 def select_quarantined(
@@ -48,7 +48,7 @@ def select_quarantined(
 
 
 def release(
-    settings: Settings,
+    ctx: Context,
     reason: str,
     *,
     record_ids: list[str] | None = None,
@@ -66,7 +66,7 @@ def release(
         raise InputError("a release needs --reason")
     if not (record_ids or meter_id or rule or start or end):
         raise InputError("say which rows to release: --record-id, --meter, --rule, --from/--to")
-    lake = Lake(settings.home)
+    lake = ctx.lake
     rows = select_quarantined(lake, record_ids, meter_id, rule, start, end)
     hard = [r for r in rows.to_pylist() if "ts_unparseable" in r["rules"]]
     if hard:
@@ -76,7 +76,7 @@ def release(
         )
     if rows.num_rows == 0:
         raise InputError("no quarantined rows match")
-    now = dt.datetime.now(dt.UTC)
+    now = ctx.clock()
     who = released_by or getpass.getuser()
     rec = rows.select(["_record_id", "meter_id", "ts", "rules"])
     n = rec.num_rows
@@ -88,5 +88,5 @@ def release(
     lake.insert_new(cat.OPS_RELEASES, rec)
     # Re-validate the batches these rows came from.
     batches = sorted(set(rows["_batch_id"].to_pylist()))
-    forget_checkpoints(lake, "silver", batches)
+    forget(lake, "silver", batches)
     return n

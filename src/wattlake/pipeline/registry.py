@@ -3,16 +3,14 @@
 from __future__ import annotations
 
 import csv
-import datetime as dt
 import io
 from pathlib import Path
 
 import pyarrow as pa
 
-from wattlake.config import Settings
+from wattlake.context import Context
 from wattlake.errors import InputError
 from wattlake.lake import catalog as cat
-from wattlake.lake.delta import Lake
 from wattlake.lake.spec import UTC_TS
 from wattlake.sources.files import read_bytes
 
@@ -51,15 +49,15 @@ def parse_registry(data: bytes, name: str) -> pa.Table:
     return pa.table({"meter_id": meters, "vacant": vacant})
 
 
-def load_registry(settings: Settings, path: Path) -> int:
+def load_registry(ctx: Context, path: Path) -> int:
     """Replace the registry with the file's meters; returns how many were loaded.
 
     The registry applies to readings processed from now on; `wattlake run --rebuild`
     re-validates what is already in silver against it.
     """
     rows = parse_registry(read_bytes(path), str(path))
-    now = dt.datetime.now(dt.UTC)
+    now = ctx.clock()
     rows = rows.append_column("_source_file", pa.array([str(path)] * rows.num_rows))
     rows = rows.append_column("_loaded_at", pa.array([now] * rows.num_rows, UTC_TS))
-    Lake(settings.home).replace_where(cat.SILVER_REGISTRY, rows, None)
+    ctx.lake.replace_where(cat.SILVER_REGISTRY, rows, None)
     return rows.num_rows

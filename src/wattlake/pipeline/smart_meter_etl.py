@@ -10,28 +10,29 @@ Per database: records = bronze landed + bronze duplicates = silver accepted + de
 
 from __future__ import annotations
 
-import hashlib
-import time
-from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
 import pyarrow as pa
 
-from wattlake.config import Settings
+from wattlake.context import Context
 from wattlake.errors import InputError
 from wattlake.lake import catalog as cat
 from wattlake.lake.predicates import sql_in
 from wattlake.lake.spec import UTC_TS, TableSpec
-from wattlake.logs import bind_batch
-from wattlake.pipeline.ingest import (
-    FileOutcome,
-    IngestSummary,
+from wattlake.landing import (
+    Batch,
+    Landed,
+    LandingSummary,
     batch_id_for,
-    run_row,
-    start_ingest,
+    known_checksums,
+    land,
+    new_ingest_run,
+    record_ids,
+    text_key,
 )
+from wattlake.logs import bind_batch, get_logger
+from wattlake.runlog import record_runs
 from wattlake.sources.smart_meter_etl import (
     AGREEMENTS_FORMAT,
     SQLITE_TABLES,
@@ -53,39 +54,19 @@ SILVER: dict[str, tuple[TableSpec, str]] = {
 }
 
 
-def record_ids(table: str, raw: pa.Table) -> list[str]:
-    """`_record_id` per raw row: SHA-256 of the table name and its fields (NULL → '')."""
-    cols = [raw[c].to_pylist() for c in SQLITE_TABLES[table]]
-    return [
-        hashlib.sha256(
-            "|".join([table, *("" if v is None else v for v in vals)]).encode()
-        ).hexdigest()
-        for vals in zip(*cols, strict=True)
-    ]
-
-
-def bronze_rows(table: str, raw: pa.Table, batch_id: str, source: str, now: datetime) -> pa.Table:
-    """Raw rows + lineage columns for `bronze.sme_<table>`."""
-    n = raw.num_rows
-    return (
-        raw.append_column("_record_id", pa.array(record_ids(table, raw), pa.string()))
-        .append_column("_batch_id", pa.array([batch_id] * n, pa.string()))
-        .append_column("_source_file", pa.array([source] * n, pa.string()))
-        .append_column("_ingested_at", pa.array([now] * n, UTC_TS))
-    )
+def record_key(table: str) -> str:
+    """SHA-256 input of a raw row of `table`: the table name and its fields (NULL → '')."""
+    return text_key(SQLITE_TABLES[table], prefix=table)
 
 
 def silver_rows(
-    typed: pa.Table, bronze: pa.Table, batch_id: str, source: str, now: datetime
+    typed: pa.Table, rids: dict[int, str], batch_id: str, source: str, now: datetime
 ) -> pa.Table:
-    """Validated rows + lineage (the bronze `_record_id` of the same record number)."""
-    rid = dict(
-        zip(bronze["_row_number"].to_pylist(), bronze["_record_id"].to_pylist(), strict=True)
-    )
+    """Validated rows + lineage (`rids`: record number → the bronze `_record_id`)."""
     n = typed.num_rows
     return (
         typed.append_column(
-            "_record_id", pa.array([rid[r] for r in typed["_row_number"].to_pylist()], pa.string())
+            "_record_id", pa.array([rids[r] for r in typed["_row_number"].to_pylist()], pa.string())
         )
         .append_column("_batch_id", pa.array([batch_id] * n, pa.string()))
         .append_column("_source_file", pa.array([source] * n, pa.string()))
@@ -93,169 +74,95 @@ def silver_rows(
     )
 
 
-def _table_of(snap: AgreementsSnapshot) -> dict[int, str]:
-    """Record number → source table name."""
-    return {r: name for name, t in snap.tables.items() for r in t["_row_number"].to_pylist()}
-
-
-@dataclass
-class _Parsed:
-    snap: AgreementsSnapshot
-    valid: ValidatedAgreements
-    t0: float
+def _dead_of(snap: AgreementsSnapshot, valid: ValidatedAgreements, table: str) -> pa.Table:
+    """The dead letters of `valid` whose record belongs to `table`."""
+    rows = set(snap.tables[table]["_row_number"].to_pylist())
+    keep = [ln in rows for ln in valid.dead["line_number"].to_pylist()]
+    return valid.dead.filter(pa.array(keep, pa.bool_()))
 
 
 def ingest_agreements(
-    settings: Settings,
+    ctx: Context,
     files: list[Path],
     *,
     now: datetime | None = None,
-    progress: Callable[[str], None] | None = None,
-) -> IngestSummary:
+) -> LandingSummary:
     """Land SQLite agreement databases (see the module docstring); one outcome per table."""
-    now, lake, run_id, log = start_ingest(settings, now)
     if not files:
         raise InputError("no input files given")
-
-    parsed: list[_Parsed] = []
+    now = now or ctx.clock()
+    run_id = new_ingest_run()
+    log = get_logger(run_id=run_id, step="ingest")
+    parsed = []
     for p in files:  # 1. read + validate all: a bad database stops before any write
-        t0 = time.perf_counter()
         snap = read_sqlite_agreements(p)
-        parsed.append(_Parsed(snap, validate_agreements(snap), t0))
+        parsed.append((snap, validate_agreements(snap)))
 
-    m = lake.read(cat.OPS_MANIFEST, ["checksum", "batch_id"])
-    known = dict(zip(m["checksum"].to_pylist(), m["batch_id"].to_pylist(), strict=True))
-    seen = {
-        t: set(lake.read(spec, ["_record_id"])["_record_id"].to_pylist())
-        for t, spec in BRONZE.items()
-    }
-    summary = IngestSummary(run_id=run_id)
-    run_rows: list[dict[str, object]] = []
-
-    for item in parsed:
-        snap, valid = item.snap, item.valid
+    known = known_checksums(ctx)
+    summary = LandingSummary(run_id=run_id)
+    for snap, valid in parsed:
         batch_id = batch_id_for(snap.checksum)
         bind_batch(batch_id=batch_id)
         if snap.checksum in known:
             msg = f"already ingested as batch {known[snap.checksum]} (same SHA-256)"
             summary.files.append(
-                FileOutcome(snap.source_file, batch_id, AGREEMENTS_FORMAT, "skipped", message=msg)
-            )
-            run_rows.append(
-                run_row(
-                    run_id,
-                    batch_id,
+                Landed(
                     snap.source_file,
-                    snap.checksum,
-                    0,
-                    0,
-                    0,
-                    0,
-                    item.t0,
-                    now,
+                    batch_id,
+                    AGREEMENTS_FORMAT,
                     "skipped",
-                    msg,
+                    message=msg,
+                    checksum=snap.checksum,
                 )
             )
             log.info("file_skipped", file=snap.source_file, reason=msg)
             continue
-        known[snap.checksum] = batch_id
-        owner = _table_of(snap)
-        dead_by_table: dict[str, int] = {}
-        for ln in valid.dead["line_number"].to_pylist():
-            dead_by_table[owner[ln]] = dead_by_table.get(owner[ln], 0) + 1
+        # 2. Write, per database: bronze, dead letters, manifest; then silver (replace the
+        # ids it contains: the database ingested last wins).
+        batches = [
+            Batch(
+                spec=BRONZE[table],
+                rows=raw,
+                source=snap.source_file,
+                fmt=AGREEMENTS_FORMAT,
+                checksum=snap.checksum,
+                lines=raw.num_rows,
+                record_key=record_key(table),
+                dead=_dead_of(snap, valid, table),
+                label=f"{snap.source_file}#{table}",
+            )
+            for table, raw in snap.tables.items()
+        ]
+        outcomes = land(ctx, batches, now=now, known=known)
         typed = {
             "meterpoints": valid.meterpoints,
             "products": valid.products,
             "agreements": valid.agreements,
         }
-        landed_total = 0
-        # 2. Write, per database: bronze, silver (replace the ids it contains), dead letters.
-        for table, raw in snap.tables.items():
-            rows = bronze_rows(table, raw, batch_id, snap.source_file, now)
-            keep = []
-            for rid in rows["_record_id"].to_pylist():
-                keep.append(rid not in seen[table])
-                seen[table].add(rid)
-            new = rows.filter(pa.array(keep, pa.bool_()))
-            lake.insert_new(BRONZE[table], new)
-            landed_total += new.num_rows
+        for (table, raw), out in zip(snap.tables.items(), outcomes, strict=True):
             spec, key = SILVER[table]
-            silver = silver_rows(typed[table], rows, batch_id, snap.source_file, now)
+            rids = record_ids(ctx, raw, record_key(table))
+            by_line = dict(zip(raw["_row_number"].to_pylist(), rids.to_pylist(), strict=True))
+            silver = silver_rows(typed[table], by_line, batch_id, snap.source_file, now)
             if silver.num_rows:
                 ids = silver[key].to_pylist()
-                lake.replace_where(spec, silver, f"{key} IN {sql_in(ids)}")
+                ctx.lake.replace_where(spec, silver, f"{key} IN {sql_in(ids)}")
             else:
-                lake.ensure(spec)
-            dup, n_dead = rows.num_rows - new.num_rows, dead_by_table.get(table, 0)
-            source = f"{snap.source_file}#{table}"
-            msg = f"silver: {silver.num_rows:,} accepted"
-            summary.files.append(
-                FileOutcome(
-                    source,
-                    batch_id,
-                    AGREEMENTS_FORMAT,
-                    "ingested",
-                    raw.num_rows,
-                    new.num_rows,
-                    dup,
-                    n_dead,
-                    msg,
-                )
-            )
-            run_rows.append(
-                run_row(
-                    run_id,
-                    batch_id,
-                    source,
-                    snap.checksum,
-                    raw.num_rows,
-                    new.num_rows,
-                    dup,
-                    n_dead,
-                    item.t0,
-                    now,
-                    "success",
-                    msg,
-                )
-            )
+                ctx.lake.ensure(spec)
+            out.message = f"silver: {silver.num_rows:,} accepted"
             log.info(
                 "table_ingested",
-                file=source,
-                rows=raw.num_rows,
-                landed=new.num_rows,
-                duplicates=dup,
-                dead_letters=n_dead,
+                file=out.source_file,
+                rows=out.lines,
+                landed=out.landed,
+                duplicates=out.duplicates,
+                dead_letters=out.dead_letters,
                 silver=silver.num_rows,
             )
-        if valid.dead.num_rows:
-            n = valid.dead.num_rows
-            dead = (
-                valid.dead.append_column("batch_id", pa.array([batch_id] * n, pa.string()))
-                .append_column("source_file", pa.array([snap.source_file] * n, pa.string()))
-                .append_column("recorded_at", pa.array([now] * n, UTC_TS))
-            )
-            lake.insert_new(cat.OPS_DEAD_LETTER, dead)
-        lake.insert_new(
-            cat.OPS_MANIFEST,
-            pa.Table.from_pylist(
-                [
-                    {
-                        "checksum": snap.checksum,
-                        "source_file": snap.source_file,
-                        "format": AGREEMENTS_FORMAT,
-                        "batch_id": batch_id,
-                        "rows": landed_total,
-                        "ingested_at": now,
-                    }
-                ]
-            ),
-        )
-        if progress:
-            progress(snap.source_file)
+        summary.files.extend(outcomes)
 
     bind_batch(batch_id=run_id)
-    lake.append(cat.OPS_RUNS, pa.Table.from_pylist(run_rows))
+    record_runs(ctx.lake, [o.run_record(run_id, now) for o in summary.files])
     log.info(
         "ingest_done", files=len(parsed), landed=summary.landed, dead_letters=summary.dead_letters
     )

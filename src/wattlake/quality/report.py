@@ -15,8 +15,10 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+import duckdb
+
 from wattlake.quality.runner import CheckResult, pass_rates, run_checks
-from wattlake.quality.tables import connect, existing_relations
+from wattlake.query import existing_relations
 
 
 def _sort_key(r: CheckResult) -> tuple[int, int, str]:
@@ -26,60 +28,56 @@ def _sort_key(r: CheckResult) -> tuple[int, int, str]:
 
 
 def load_latest(
-    home: Path, warehouse: str | None = None
+    con: duckdb.DuckDBPyConnection,
 ) -> tuple[list[CheckResult], list[dict[str, Any]]]:
     """The latest stored run's results and the per-run trend (oldest first, all runs)."""
-    con = connect(Path(home), warehouse)
-    try:
-        if "ops.quality_results" not in existing_relations(con):
-            return [], []
-        trend_rows = con.execute(
-            """SELECT run_id, max(checked_at) AS checked_at,
-                      count(*) FILTER (WHERE passed) AS passed,
-                      count(*) FILTER (WHERE NOT passed) AS failed,
-                      count(*) FILTER (WHERE passed IS NULL) AS skipped
-               FROM ops.quality_results GROUP BY run_id ORDER BY checked_at, run_id"""
-        ).fetchall()
-        trend = [
-            {
-                "run_id": r[0],
-                "checked_at": r[1].isoformat() if r[1] else None,
-                "passed": int(r[2]),
-                "failed": int(r[3]),
-                "skipped": int(r[4]),
-                "pass_ratio": round(r[2] / (r[2] + r[3]), 4) if (r[2] + r[3]) else 1.0,
-            }
-            for r in trend_rows
-        ]
-        if not trend:
-            return [], []
-        latest = trend[-1]["run_id"]
-        cur = con.execute(
-            """SELECT run_id, checked_at, check_id, layer, severity, description, status,
-                      passed, observed, failing_rows, sample, duration_s
-               FROM ops.quality_results WHERE run_id = ?""",
-            [latest],
+    if "ops.quality_results" not in existing_relations(con):
+        return [], []
+    trend_rows = con.execute(
+        """SELECT run_id, max(checked_at) AS checked_at,
+                  count(*) FILTER (WHERE passed) AS passed,
+                  count(*) FILTER (WHERE NOT passed) AS failed,
+                  count(*) FILTER (WHERE passed IS NULL) AS skipped
+           FROM ops.quality_results GROUP BY run_id ORDER BY checked_at, run_id"""
+    ).fetchall()
+    trend = [
+        {
+            "run_id": r[0],
+            "checked_at": r[1].isoformat() if r[1] else None,
+            "passed": int(r[2]),
+            "failed": int(r[3]),
+            "skipped": int(r[4]),
+            "pass_ratio": round(r[2] / (r[2] + r[3]), 4) if (r[2] + r[3]) else 1.0,
+        }
+        for r in trend_rows
+    ]
+    if not trend:
+        return [], []
+    latest = trend[-1]["run_id"]
+    cur = con.execute(
+        """SELECT run_id, checked_at, check_id, layer, severity, description, status,
+                  passed, observed, failing_rows, sample, duration_s
+           FROM ops.quality_results WHERE run_id = ?""",
+        [latest],
+    )
+    results = [
+        CheckResult(
+            run_id=r[0],
+            checked_at=r[1],
+            check_id=r[2],
+            layer=r[3],
+            severity=r[4],
+            description=r[5] or "",
+            status=r[6] or ("skipped" if r[7] is None else "passed" if r[7] else "failed"),
+            passed=r[7],
+            observed=r[8] or "",
+            failing_rows=int(r[9] or 0),
+            sample=json.loads(r[10] or "[]"),
+            duration_s=float(r[11] or 0.0),
         )
-        results = [
-            CheckResult(
-                run_id=r[0],
-                checked_at=r[1],
-                check_id=r[2],
-                layer=r[3],
-                severity=r[4],
-                description=r[5] or "",
-                status=r[6] or ("skipped" if r[7] is None else "passed" if r[7] else "failed"),
-                passed=r[7],
-                observed=r[8] or "",
-                failing_rows=int(r[9] or 0),
-                sample=json.loads(r[10] or "[]"),
-                duration_s=float(r[11] or 0.0),
-            )
-            for r in cur.fetchall()
-        ]
-        return results, trend
-    finally:
-        con.close()
+        for r in cur.fetchall()
+    ]
+    return results, trend
 
 
 def build_report(
@@ -234,8 +232,7 @@ def render_html(report: dict[str, Any]) -> str:
 
 
 def render_report(
-    home: Path,
-    warehouse: str | None,
+    con: duckdb.DuckDBPyConnection,
     out_dir: Path,
     results: Sequence[CheckResult] | None = None,
     trend_runs: int = 10,
@@ -245,9 +242,9 @@ def render_report(
     `results` default: the latest run stored in `ops.quality_results`; when nothing is
     stored yet the checks are evaluated now (not stored) under run id `adhoc`.
     """
-    stored, trend = load_latest(Path(home), warehouse)
+    stored, trend = load_latest(con)
     if results is None:
-        results = stored or run_checks(Path(home), warehouse, "adhoc")
+        results = stored or run_checks(con, "adhoc")
     report = build_report(results, trend, trend_runs)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)

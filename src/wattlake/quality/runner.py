@@ -1,11 +1,12 @@
-"""Run the check registry against a home, store the results, and gate promotion.
+"""Run the check registry on the SQL connection of a context, store the results, and gate
+promotion.
 
-    results = run_checks(home, warehouse, run_id, layers=["bronze", "silver"])
-    store_results(Lake(home), results)
+    results = run_checks(ctx.sql(), run_id, layers=["bronze", "silver"])
+    store_results(ctx.lake, results)
     if failures := gate(results, "silver"):
         raise QualityGateError(failures)        # unless --force
 
-Each check is one SQL query on the DuckDB connection of `wattlake.query.connect` (Delta and
+Each check is one SQL query on the DuckDB connection of `Context.sql()` (Delta and
 the warehouse read in place); only its one-row answer comes back to Python.
 """
 
@@ -16,16 +17,16 @@ import json
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field
-from pathlib import Path
 from typing import Literal
 
 import duckdb
 import pyarrow as pa
 
 from wattlake.errors import PipelineError
+from wattlake.lake.catalog import OPS_QUALITY_RESULTS
 from wattlake.lake.delta import Lake
 from wattlake.quality.checks import CHECKS, LAYERS, Check, build_checks
-from wattlake.quality.tables import OPS_QUALITY_RESULTS, connect, existing_relations
+from wattlake.query import existing_relations
 from wattlake.transforms.vee.profile import get_profile
 
 Status = Literal["passed", "failed", "skipped", "error"]
@@ -137,15 +138,15 @@ def evaluate(
 
 
 def run_checks(
-    home: Path,
-    warehouse: str | None,
+    con: duckdb.DuckDBPyConnection,
     run_id: str,
     layers: Iterable[str] | None = None,
     now: dt.datetime | None = None,
     profile: str = "greenstream",
     checks: Sequence[Check] | None = None,
 ) -> list[CheckResult]:
-    """Evaluate the registry (optionally only `layers`) against `home` and its warehouse.
+    """Evaluate the registry (optionally only `layers`) on `con` (a `Context.sql()`
+    connection: every lake table and the warehouse).
 
     `now` (UTC; default: the current time) is the reference for freshness and future-ts
     checks. Grade bounds and the quarantine threshold come from the VEE `profile`.
@@ -162,12 +163,8 @@ def run_checks(
     unknown = wanted - set(LAYERS)
     if unknown:
         raise ValueError(f"unknown layer(s) {sorted(unknown)} (known: {', '.join(LAYERS)})")
-    con = connect(Path(home), warehouse)
-    try:
-        have = existing_relations(con)
-        return [evaluate(con, c, run_id, now, have) for c in checks if c.layer in wanted]
-    finally:
-        con.close()
+    have = existing_relations(con)
+    return [evaluate(con, c, run_id, now, have) for c in checks if c.layer in wanted]
 
 
 def store_results(lake: Lake, results: Sequence[CheckResult]) -> int:
@@ -208,8 +205,8 @@ def pass_rates(results: Sequence[CheckResult]) -> dict[str, dict[str, float | in
 
 
 def enforce_gate(
-    home: Path,
-    warehouse: str | None,
+    con: duckdb.DuckDBPyConnection,
+    lake: Lake,
     run_id: str,
     layer: str,
     force: bool = False,
@@ -221,8 +218,8 @@ def enforce_gate(
     With `force` the failures are only returned (and stored), so the caller can log them
     and promote anyway.
     """
-    results = run_checks(home, warehouse, run_id, layers=[layer], now=now, profile=profile)
-    store_results(Lake(Path(home)), results)
+    results = run_checks(con, run_id, layers=[layer], now=now, profile=profile)
+    store_results(lake, results)
     failures = gate(results, layer)
     if failures and not force:
         raise QualityGateError(failures, layer)

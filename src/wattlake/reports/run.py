@@ -12,8 +12,8 @@ from dataclasses import dataclass
 
 import pyarrow as pa
 
-from wattlake.config import Settings
-from wattlake.engine import Engine, engine_for
+from wattlake.context import Context
+from wattlake.engine import Engine
 from wattlake.errors import InputError
 from wattlake.lake import catalog as cat
 from wattlake.lake.delta import Lake
@@ -114,7 +114,7 @@ def _predicate(start: dt.date, end: dt.date, scope: str | None) -> str:
 
 
 def run_report(
-    settings: Settings,
+    ctx: Context,
     name: str,
     start: dt.date,
     end: dt.date,
@@ -123,23 +123,17 @@ def run_report(
     engine: Engine | None = None,
     now: dt.datetime | None = None,
 ) -> ReportResult:
-    """Compute one report on the settings' engine and replace its gold rows for the dates."""
-    lake = Lake(settings.home)
+    """Compute one report on the context's engine and replace its gold rows for the dates."""
+    lake = ctx.lake
     if (name != "half-hourly" or not all_meters) and not lake.exists(cat.SILVER_AGREEMENTS):
         raise InputError(
             "no meterpoints/agreements loaded: run `wattlake ingest DB --format "
             "sqlite-agreements` first"
             + (" (or give --all-meters)" if name == "half-hourly" else "")
         )
-    own = engine is None
-    eng = engine or engine_for(settings)
-    try:
-        rows = compute_report(eng, lake, name, start, end, all_meters=all_meters)
-    finally:
-        if own:
-            eng.close()
+    rows = compute_report(engine or ctx.engine, lake, name, start, end, all_meters=all_meters)
     run_id = "report-" + uuid.uuid4().hex[:12]
-    now = now or dt.datetime.now(dt.UTC)
+    now = now or ctx.clock()
     spec = REPORTS[name]
     scope = None if name == "active-agreements" else ("all" if all_meters else "meterpoints")
     n = rows.num_rows

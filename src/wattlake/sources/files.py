@@ -19,6 +19,7 @@ import csv
 import gzip
 import hashlib
 import zlib
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -128,10 +129,8 @@ def _decode_lines(data: bytes) -> tuple[list[str], dict[int, str]]:
 def parse_lines(data: bytes, fmt: str, name: str) -> ParsedFile:
     """Pure parser: header checked, each data line either a row of raw fields or a dead letter."""
     fmt = check_format(data, fmt, name)
-    if fmt == "lcl-households":  # lands as user profiles
-        from wattlake.sources.lcl_users import households_as_profiles
-
-        return households_as_profiles(data, name)
+    if fmt not in BRONZE_FIELDS:
+        raise InputError(f"{name}: the {fmt} layout is not parsed line by line")
     fields = BRONZE_FIELDS[fmt]
     n_fields = len(LAYOUTS[fmt])
     lines, bad_utf8 = _decode_lines(data)
@@ -220,7 +219,9 @@ def parse_lines(data: bytes, fmt: str, name: str) -> ParsedFile:
     )
 
 
-def _check_user_types(table: pa.Table, body: list[str], first_line: int, dead) -> pa.Table:  # type: ignore[no-untyped-def]
+def _check_user_types(
+    table: pa.Table, body: list[str], first_line: int, dead: Callable[[int, str, str], None]
+) -> pa.Table:
     """Profile rows whose numbers or date do not parse are dead letters (reason names the field).
 
     Only `effective_date` is always required; `panel_kwp` too, except on a deletion row

@@ -152,6 +152,13 @@ def read_households(path: Path) -> pa.Table:
 # -- weather --------------------------------------------------------------------------------
 
 
+def looks_like_lcl_weather(data: bytes) -> bool:
+    """True when `data` starts with the header of the LCL Dark Sky weather file."""
+    head = data[:4096].split(b"\n", 1)[0].decode("utf-8", errors="replace").lower()
+    cols = {c.strip().strip('"') for c in head.split(",")}
+    return {"time", "temperature", "windspeed", "windbearing"} <= cols
+
+
 def parse_lcl_weather(
     data: bytes,
     name: str = "weather_hourly_darksky.csv",

@@ -153,7 +153,7 @@ def _build(records: list[dict[str, Any]], lat: float, lon: float) -> pa.Table:
         cols[col] = [_float(r.get(var), var) for r in records]
     if "G(i)" not in present and "Gb(i)" in present:
         cols["poa_global_w_m2"] = [
-            None if None in (b, d, g) else b + d + g  # type: ignore[operator]
+            None if None in (b, d, g) else b + d + g
             for b, d, g in zip(
                 cols["poa_direct_w_m2"],
                 cols["poa_sky_diffuse_w_m2"],

@@ -404,8 +404,8 @@ def validate_agreements(snap: AgreementsSnapshot) -> ValidatedAgreements:
     for r in _unique(snap.tables["products"].to_pylist(), "product_id", "products", dead):
         flag = parse_flag(r["is_variable"])
         if flag is None:
-            reason = f"is_variable '{r['is_variable']}' is not a boolean (1/0, true/false)"
-            dead.append((r["_row_number"], raw_record_text("products", r), reason))
+            why = f"is_variable '{r['is_variable']}' is not a boolean (1/0, true/false)"
+            dead.append((r["_row_number"], raw_record_text("products", r), why))
             continue
         prods.append({**r, "is_variable": flag})
     mp_ids = {r["meterpoint_id"] for r in mps}

@@ -27,42 +27,15 @@ from __future__ import annotations
 import ibis
 import ibis.expr.types as ir
 
-from wattlake.transforms.gold import hour_start, meter_channels
+from wattlake.geo import WEATHER_MAX_DISTANCE_KM, haversine_expr
+from wattlake.transforms.gold import hour_start
 from wattlake.transforms.parse import round_half_up
+from wattlake.transforms.users import latest_user_location, meter_channels
 
-EARTH_RADIUS_KM = 6371.0088
+# GreenStream's extreme-weather hours (°C), left out of the peak analysis.
 EXTREME_HOT_C = 35.0
 EXTREME_COLD_C = -10.0
 DEFAULT_PRICE_RESOLUTION_MINUTES = 60
-
-
-def _num(x: ir.NumericValue | float) -> ir.NumericValue:
-    return x if isinstance(x, ir.Expr) else ibis.literal(float(x), "float64")
-
-
-def haversine_km(
-    lat1: ir.NumericValue | float,
-    lon1: ir.NumericValue | float,
-    lat2: ir.NumericValue | float,
-    lon2: ir.NumericValue | float,
-) -> ir.FloatingValue:
-    """Great-circle distance in km between two points given in degrees (columns or numbers)."""
-    lat1, lon1, lat2, lon2 = _num(lat1), _num(lon1), _num(lat2), _num(lon2)
-    p1, p2 = lat1.radians(), lat2.radians()
-    dp = p2 - p1
-    dl = (lon2 - lon1).radians()
-    a = (dp / 2).sin() ** 2 + p1.cos() * p2.cos() * (dl / 2).sin() ** 2
-    a = ibis.least(ibis.greatest(a, 0.0), 1.0)
-    return 2 * EARTH_RADIUS_KM * a.sqrt().asin()
-
-
-def latest_user_location(users: ir.Table) -> ir.Table:
-    """`user_id → (latitude, longitude)` of the latest profile version that has one."""
-    u = users.filter(users.latitude.notnull() & users.longitude.notnull())
-    order = [ibis.desc(u.effective_date)] if "effective_date" in u.columns else []
-    w = ibis.window(group_by=u.user_id, order_by=[*order, u.latitude, u.longitude])
-    u = u.mutate(_rank=ibis.row_number().over(w))
-    return u.filter(u._rank == 0).select("user_id", "latitude", "longitude")
 
 
 def nearest_weather_location(
@@ -88,7 +61,7 @@ def nearest_weather_location(
     locs = locs.filter(locs.weather_latitude.notnull() & locs.weather_longitude.notnull())
     j = u.cross_join(locs)
     j = j.mutate(
-        distance_km=haversine_km(j.latitude, j.longitude, j.weather_latitude, j.weather_longitude)
+        distance_km=haversine_expr(j.latitude, j.longitude, j.weather_latitude, j.weather_longitude)
     )
     w = ibis.window(
         group_by=j.user_id, order_by=[j.distance_km, j.weather_latitude, j.weather_longitude]
@@ -296,10 +269,10 @@ def modelled_vs_metered_pv(modelled: ir.Table, flow_hourly: ir.Table) -> ir.Tabl
 
 
 __all__ = [
+    "WEATHER_MAX_DISTANCE_KM",
     "enrich_readings",
     "exclude_extreme_weather",
     "extreme_weather_hours",
-    "haversine_km",
     "interval_prices",
     "is_extreme_weather",
     "meter_weather_location",

@@ -10,9 +10,7 @@ import ibis
 import ibis.expr.types as ir
 
 from wattlake.transforms.parse import round_half_up
-
-CHANNEL_CONSUMPTION = "consumption"
-CHANNEL_PRODUCTION = "production"
+from wattlake.transforms.users import CHANNEL_CONSUMPTION, CHANNEL_PRODUCTION
 
 
 def hour_start(ts: ir.TimestampValue) -> ir.TimestampValue:
@@ -32,17 +30,6 @@ def hourly_meter_stats(silver: ir.Table) -> ir.Table:
         kw_max=t.kw.max(),
         kw_stddev=round_half_up(t.kw.std(how="sample"), 4),
     )
-
-
-def meter_channels(users: ir.Table) -> ir.Table:
-    """`meter_id → (user_id, channel)` from the profile history (all versions)."""
-    cons = users.select(
-        meter_id=users.meter_id, user_id=users.user_id, channel=ibis.literal(CHANNEL_CONSUMPTION)
-    )
-    pv = users.filter(users.pv_meter_id.notnull() & (users.pv_meter_id != "")).select(
-        meter_id=users.pv_meter_id, user_id=users.user_id, channel=ibis.literal(CHANNEL_PRODUCTION)
-    )
-    return cons.union(pv).distinct()
 
 
 def energy_flow_hourly(silver: ir.Table, channels: ir.Table) -> ir.Table:

@@ -5,6 +5,10 @@ from __future__ import annotations
 import ibis
 import ibis.expr.types as ir
 
+# The two channels of a user's meters (`meter_channels`).
+CHANNEL_CONSUMPTION = "consumption"
+CHANNEL_PRODUCTION = "production"
+
 _FLOATS = ("panel_kwp", "panel_tilt_deg", "panel_azimuth_deg", "latitude", "longitude")
 
 
@@ -37,3 +41,23 @@ def typed_profiles(bronze: ir.Table) -> ir.Table:
         _batch_id=b._batch_id,
         _record_id=b._record_id,
     )
+
+
+def latest_user_location(users: ir.Table) -> ir.Table:
+    """`user_id → (latitude, longitude)` of the latest profile version that has one."""
+    u = users.filter(users.latitude.notnull() & users.longitude.notnull())
+    order = [ibis.desc(u.effective_date)] if "effective_date" in u.columns else []
+    w = ibis.window(group_by=u.user_id, order_by=[*order, u.latitude, u.longitude])
+    u = u.mutate(_rank=ibis.row_number().over(w))
+    return u.filter(u._rank == 0).select("user_id", "latitude", "longitude")
+
+
+def meter_channels(users: ir.Table) -> ir.Table:
+    """`meter_id → (user_id, channel)` from the profile history (all versions)."""
+    cons = users.select(
+        meter_id=users.meter_id, user_id=users.user_id, channel=ibis.literal(CHANNEL_CONSUMPTION)
+    )
+    pv = users.filter(users.pv_meter_id.notnull() & (users.pv_meter_id != "")).select(
+        meter_id=users.pv_meter_id, user_id=users.user_id, channel=ibis.literal(CHANNEL_PRODUCTION)
+    )
+    return cons.union(pv).distinct()

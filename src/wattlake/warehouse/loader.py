@@ -16,23 +16,18 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 from dataclasses import dataclass
-from pathlib import Path
-
-import duckdb
 
 from wattlake.config import Settings
-from wattlake.duck import duckdb_connect
 from wattlake.errors import PipelineError
+from wattlake.geo import WEATHER_MAX_DISTANCE_KM, haversine_sql
 from wattlake.lake import catalog as cat
-from wattlake.lake.delta import Lake
 from wattlake.transforms.calendar import uk_holidays
+from wattlake.transforms.enrich import EXTREME_COLD_C, EXTREME_HOT_C
 from wattlake.warehouse import ddl
-from wattlake.warehouse.targets import Target, date_literals, open_target
+from wattlake.warehouse.targets import Target, date_literals
 
 OPEN_END = "9999-12-31"
 # Users farther than this from every weather grid point get no weather_sk.
-WEATHER_MAX_KM = 50.0
-EXTREME_HOT_C, EXTREME_COLD_C = 35.0, -10.0
 FIRST_VERSION_FROM = "1900-01-01"
 # User versions with the date a fact may attach from: a user's first version also takes the
 # facts dated before its effective_date.
@@ -79,16 +74,6 @@ FLOW_MEASURES = (
 class WarehouseResult:
     fact_rows: int
     message: str
-
-
-def warehouse_path(home: Path) -> Path:
-    """The DuckDB warehouse file of a home (used when `settings.warehouse` is None)."""
-    return Path(home) / "warehouse.duckdb"
-
-
-def connect(home: Path, read_only: bool = False) -> duckdb.DuckDBPyConnection:
-    """A connection to the DuckDB warehouse file with the delta extension loaded (UTC)."""
-    return duckdb_connect(warehouse_path(home), read_only=read_only)
 
 
 def _day_sks(dates: list[dt.date]) -> str:
@@ -199,15 +184,6 @@ def _load_dim_users(t: Target) -> None:
     )
 
 
-def _haversine_sql(lat1: str, lon1: str, lat2: str, lon2: str) -> str:
-    """Great-circle distance in km between two points given in degrees (both dialects)."""
-    return (
-        f"2 * 6371.0088 * asin(sqrt(power(sin(radians({lat2} - {lat1}) / 2), 2) + "
-        f"cos(radians({lat1})) * cos(radians({lat2})) * "
-        f"power(sin(radians({lon2} - {lon1}) / 2), 2)))"
-    )
-
-
 def _upsert(t: Target, table: str, sk: str, keys: tuple[str, ...]) -> None:
     """Merge temp table `desired` into `dw.<table>` on natural `keys`.
 
@@ -295,7 +271,7 @@ def _load_dim_prices(t: Target, s: Settings) -> None:
 
 def _user_weather(t: Target) -> None:
     """Temp `user_weather`: each user version's nearest weather grid point (≤ 50 km)."""
-    dist = _haversine_sql("u.latitude", "u.longitude", "l.latitude", "l.longitude")
+    dist = haversine_sql("u.latitude", "u.longitude", "l.latitude", "l.longitude")
     t.execute(
         f"""
         {t.create_temp_as("user_weather")}
@@ -306,7 +282,7 @@ def _user_weather(t: Target) -> None:
             FROM dw.dim_users u
             CROSS JOIN (SELECT DISTINCT latitude, longitude FROM dw.dim_weather) l
             WHERE u.latitude IS NOT NULL AND u.longitude IS NOT NULL) x
-        WHERE rn = 1 AND km <= {WEATHER_MAX_KM}
+        WHERE rn = 1 AND km <= {WEATHER_MAX_DISTANCE_KM}
         """
     )
 
@@ -486,17 +462,3 @@ def load_into(
         raise
     what = "all dates (profiles changed)" if full_users else f"{len(dates)} date(s)"
     return WarehouseResult(rows, f"loaded {rows} fact_energy_flow rows for {what}")
-
-
-def load_warehouse(settings: Settings, dates: list[dt.date], full_users: bool) -> WarehouseResult:
-    """Load dims and facts for `dates` (all facts when `full_users`) in one transaction.
-
-    The target is `settings.warehouse`: None → `<home>/warehouse.duckdb`, or a
-    `postgresql://user@host:port/db` URL.
-    """
-    lake = Lake(settings.home)
-    t = open_target(lake, settings.warehouse, warehouse_path(settings.home))
-    try:
-        return load_into(t, settings, dates, full_users)
-    finally:
-        t.close()

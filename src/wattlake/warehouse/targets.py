@@ -230,10 +230,10 @@ class PostgresTarget(Target):
         self.execute("SET TimeZone = 'UTC'")
 
     def execute(self, sql: str) -> None:
-        self.con.execute(sql)  # type: ignore[arg-type]
+        self.con.execute(sql)
 
     def rows(self, sql: str) -> list[tuple[Any, ...]]:
-        return self.con.execute(sql).fetchall()  # type: ignore[arg-type]
+        return self.con.execute(sql).fetchall()
 
     def begin(self) -> None:
         self.execute("BEGIN")
@@ -272,7 +272,7 @@ class PostgresTarget(Target):
             batches = data.to_batches(columns=columns, filter=flt, batch_size=COPY_BATCH_ROWS)
         opts = pacsv.WriteOptions(include_header=False, quoting_style="needed")
         cur = self.con.cursor()
-        with cur.copy(f"COPY {name} ({', '.join(columns)}) FROM STDIN (FORMAT csv)") as cp:  # type: ignore[arg-type]
+        with cur.copy(f"COPY {name} ({', '.join(columns)}) FROM STDIN (FORMAT csv)") as cp:
             for batch in batches:
                 if batch.num_rows == 0:
                     continue
@@ -305,11 +305,22 @@ class PostgresTarget(Target):
         return f"TRUNCATE {table}"
 
 
-def open_target(lake: Lake, warehouse: str | None, duckdb_path: Path) -> Target:
-    """The target named by `settings.warehouse`: None → the DuckDB file, or a PostgreSQL URL."""
+def warehouse_path(home: Path) -> Path:
+    """The DuckDB warehouse file of a home (used when `settings.warehouse` is None)."""
+    return Path(home) / "warehouse.duckdb"
+
+
+def is_postgres(warehouse: str | None) -> bool:
+    """True when `warehouse` is a PostgreSQL URL (else the home's DuckDB file is used)."""
+    return warehouse is not None and warehouse.startswith(("postgresql://", "postgres://"))
+
+
+def open_target(lake: Lake, warehouse: str | None) -> Target:
+    """The target named by `settings.warehouse`: None → `<home>/warehouse.duckdb`, or a
+    PostgreSQL URL."""
     if warehouse is None or warehouse.strip() == "":
-        return DuckDBTarget(lake, duckdb_path)
-    if warehouse.startswith(("postgresql://", "postgres://")):
+        return DuckDBTarget(lake, warehouse_path(lake.home))
+    if is_postgres(warehouse):
         return PostgresTarget(lake, warehouse)
     raise InputError(
         f"unsupported warehouse {warehouse!r}: leave it unset (DuckDB file) or give a "

@@ -27,8 +27,8 @@ import ibis.expr.types as ir
 import numpy as np
 import pyarrow as pa
 
-from wattlake.transforms.enrich import EARTH_RADIUS_KM, latest_user_location
-from wattlake.transforms.gold import meter_channels
+from wattlake.geo import EARTH_RADIUS_KM
+from wattlake.transforms.users import latest_user_location, meter_channels
 from wattlake.transforms.vee.profile import VeeProfile
 from wattlake.transforms.vee.rules import (
     METER_FAULT_RULES,

@@ -1,24 +1,17 @@
-"""`wattlake quality ...` and `wattlake metrics` commands (typer), mounted by `wattlake.cli`."""
+"""`wattlake quality report` and `wattlake metrics`."""
 
 from __future__ import annotations
 
-import datetime as dt
 import uuid
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
-from wattlake.config import load_settings
-from wattlake.lake.delta import Lake
-from wattlake.logs import configure_logging
+from wattlake.cli.common import HomeOpt, app, open_context
 
 quality_app = typer.Typer(help="Data-quality checks and reports.")
-
-HomeOpt = Annotated[
-    Path | None,
-    typer.Option("--home", help="Data directory (default $WATTLAKE_HOME or ./wattlake-data)."),
-]
+app.add_typer(quality_app, name="quality")
 
 
 @quality_app.command("report")
@@ -36,21 +29,22 @@ def quality_report(
     from wattlake.quality.report import render_report
     from wattlake.quality.runner import pass_rates, run_checks, store_results
 
-    s = load_settings(home=home)
-    configure_logging(s.home / "logs", s.log_level, s.log_stderr)
-    results = None
-    if not no_run:
-        run_id = "quality-" + uuid.uuid4().hex[:12]
-        results = run_checks(s.home, s.warehouse, run_id, layers=layer, profile=s.profile)
-        store_results(Lake(s.home), results)
-        for lay, v in pass_rates(results).items():
-            typer.echo(f"{lay:<10} {v['passed']}/{int(v['passed']) + int(v['failed'])} passed")
-    html_path, json_path = render_report(s.home, s.warehouse, out, results)
+    with open_context(home) as ctx:
+        results = None
+        if not no_run:
+            run_id = "quality-" + uuid.uuid4().hex[:12]
+            results = run_checks(ctx.sql(), run_id, layers=layer, profile=ctx.settings.profile)
+            store_results(ctx.lake, results)
+            for lay, v in pass_rates(results).items():
+                passed, failed = int(v["passed"]), int(v["failed"])
+                typer.echo(f"{lay:<10} {passed}/{passed + failed} passed")
+        html_path, json_path = render_report(ctx.sql(), out, results)
     typer.echo(f"report: {html_path}\njson:   {json_path}")
     if results and any(r.failed and r.severity == "error" for r in results):
         raise typer.Exit(1)
 
 
+@app.command()
 def metrics(
     out: Annotated[
         Path | None, typer.Option("--out", help="Write to this file (default: stdout).")
@@ -65,11 +59,11 @@ def metrics(
 
     from wattlake.observability.metrics import build_registry, collect_metrics, store_metrics
 
-    s = load_settings(home=home)
-    fams = collect_metrics(s.home, s.warehouse, dt.datetime.now(dt.UTC))
+    with open_context(home) as ctx:
+        fams = collect_metrics(ctx.sql(), ctx.clock())
+        if store:
+            store_metrics(ctx.lake, fams, store)
     text = generate_latest(build_registry(fams)).decode()
-    if store:
-        store_metrics(Lake(s.home), fams, store)
     if out:
         out.parent.mkdir(parents=True, exist_ok=True)
         tmp = out.with_suffix(out.suffix + ".tmp")

@@ -1,5 +1,5 @@
-"""`wattlake report active-agreements|half-hourly|daily-product` (typer), mounted by
-`wattlake.cli`. Prints a table, optionally writes CSV, stores the rows in gold."""
+"""`wattlake report active-agreements|half-hourly|daily-product`: prints a table, optionally
+writes CSV, stores the rows in gold."""
 
 from __future__ import annotations
 
@@ -10,23 +10,15 @@ from typing import Annotated, Any
 
 import pyarrow as pa
 import typer
-from rich.console import Console
 from rich.table import Table
 
-from wattlake.config import load_settings
-from wattlake.errors import InputError
-from wattlake.logs import configure_logging
+from wattlake.cli.common import EngineOpt, HomeOpt, app, check_engine, open_context, out
 
 report_app = typer.Typer(
     help="Reports of the smart-meter-etl case: agreements active on a day, half-hourly and "
     "daily-per-product consumption (UTC days; kWh)."
 )
-out = Console()
-
-HomeOpt = Annotated[
-    Path | None,
-    typer.Option("--home", help="Data directory (default $WATTLAKE_HOME or ./wattlake-data)."),
-]
+app.add_typer(report_app, name="report")
 RefOpt = Annotated[
     str | None, typer.Option("--reference-date", help="The day to report, YYYY-MM-DD (UTC).")
 ]
@@ -37,7 +29,6 @@ AllOpt = Annotated[
     bool,
     typer.Option("--all-meters", help="Every meter in silver, not only the loaded meterpoints."),
 ]
-EngineOpt = Annotated[str | None, typer.Option(help="duckdb (default) or spark.")]
 _MAX_SHOWN = 200
 
 
@@ -78,12 +69,10 @@ def _run(
 ) -> None:
     from wattlake.reports.run import date_range, run_report
 
-    if engine is not None and engine not in ("duckdb", "spark"):
-        raise InputError(f"unknown engine '{engine}' (known: duckdb, spark)")
+    check_engine(engine)
     start, end = date_range(reference_date, date_from, date_to)
-    s = load_settings(home=home, **({"engine": engine} if engine else {}))
-    configure_logging(s.home / "logs", s.log_level, s.log_stderr)
-    res = run_report(s, name, start, end, all_meters=all_meters)
+    with open_context(home, engine=engine) as ctx:
+        res = run_report(ctx, name, start, end, all_meters=all_meters)
     when = str(start) if start == end else f"{start} … {end}"
     t = Table(title=f"{name} {when} ({res.rows.num_rows:,} rows → {res.table})")
     for c in res.rows.column_names:

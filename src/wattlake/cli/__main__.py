@@ -1,0 +1,5 @@
+"""`python -m wattlake.cli`."""
+
+from wattlake.cli import main
+
+main()

@@ -1,0 +1,99 @@
+"""What every command shares: the typer app, consoles, `--home`, the runtime context."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from wattlake.config import load_settings
+from wattlake.context import Context, build_context
+from wattlake.errors import InputError
+from wattlake.logs import configure_logging
+
+app = typer.Typer(
+    add_completion=False,
+    no_args_is_help=True,
+    help="wattlake: smart-meter data → validated Delta lakehouse → star-schema warehouse. "
+    "`--home DIR` goes before or after the command.",
+    pretty_exceptions_enable=False,
+)
+out = Console()
+err = Console(stderr=True)
+
+HomeOpt = Annotated[
+    Path | None,
+    typer.Option("--home", help="Data directory (default $WATTLAKE_HOME or ./wattlake-data)."),
+]
+EngineOpt = Annotated[str | None, typer.Option(help="duckdb (default) or spark.")]
+ENGINES = ("duckdb", "spark")
+
+# `wattlake --home DIR <command>`: the root option, used when the command has no --home.
+_root: dict[str, Path | None] = {"home": None}
+
+
+@app.callback()
+def root(home: HomeOpt = None) -> None:
+    """Global options."""
+    _root["home"] = home
+
+
+def check_engine(engine: str | None) -> None:
+    if engine is not None and engine not in ENGINES:
+        raise InputError(f"unknown engine '{engine}' (known: {', '.join(ENGINES)})")
+
+
+@contextmanager
+def open_context(home: Path | None, **overrides: Any) -> Iterator[Context]:
+    """The command's runtime context: settings from flags, environment and the home's
+    `wattlake.toml`; logs under `<home>/logs` (created only once a command runs)."""
+    settings = load_settings(home=home or _root["home"], **overrides)
+    configure_logging(settings.home / "logs", settings.log_level, settings.log_stderr)
+    with build_context(settings) as ctx:
+        yield ctx
+
+
+def progress_bar() -> Progress:
+    return Progress(
+        SpinnerColumn(),
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        TextColumn("{task.completed:,.0f}/{task.total:,.0f}"),
+        TimeElapsedColumn(),
+        console=err,
+        transient=True,
+        disable=not err.is_terminal,
+    )
+
+
+def print_run(summary: Any) -> None:
+    t = Table(title=f"run {summary.run_id} ({summary.engine}, profile {summary.profile})")
+    for col in ("step", "rows in", "rows out", "quarantined", "seconds", "note"):
+        t.add_column(col, justify="right" if col not in ("step", "note") else "left")
+    for st in summary.steps:
+        t.add_row(
+            st.step,
+            f"{st.rows_in:,}",
+            f"{st.rows_out:,}",
+            f"{st.rows_quarantined:,}",
+            f"{st.seconds:.2f}",
+            st.message,
+        )
+    out.print(t)
+
+
+def human_bytes(n: int | None) -> str:
+    if n is None:
+        return "-"
+    size = float(n)
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if size < 1024 or unit == "GiB":
+            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
+        size /= 1024
+    return f"{n} B"

@@ -1,0 +1,274 @@
+"""Silver step: bronze meter readings → `silver.meter_readings`, `silver.quarantine`,
+`silver.gaps` (the VEE rules of `transforms.silver`), incremental and idempotent.
+
+Progress is kept in `ops.checkpoints` (step `silver`: the bronze batches processed). A run
+takes the pending batches, plans its window (`pipeline.plan`), classifies the window's
+bronze rows meter chunk by meter chunk, adds the neighbourhood correlation fault, finds and
+estimates gaps, and replaces exactly the window's rows with one Delta commit per table.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+from collections.abc import Iterator
+
+import ibis
+import pyarrow as pa
+import pyarrow.compute as pc
+from ibis.expr.datatypes import DataType
+
+from wattlake.context import Context
+from wattlake.engine import Engine
+from wattlake.lake import catalog as cat
+from wattlake.lake.delta import Lake
+from wattlake.lake.predicates import sql_in, sql_ts
+from wattlake.lake.spec import TableSpec, conform
+from wattlake.observability.alerts import Alert, fault_run_alerts, gap_alerts, write_alerts
+from wattlake.pipeline.checkpoints import checkpoint, checkpointed
+from wattlake.pipeline.plan import SilverWindow, plan_silver_window
+from wattlake.pipeline.runner import Run, StepResult
+from wattlake.pipeline.vee_chunks import classify_all
+from wattlake.transforms.calendar import uk_holidays
+from wattlake.transforms.parse import parse_timestamp_utc
+from wattlake.transforms.silver import (
+    accepted_readings,
+    estimated_rows,
+    gaps,
+    quarantine_rows,
+    silver_rows,
+)
+from wattlake.transforms.vee import neighbours as nb
+from wattlake.transforms.vee.rules import FAULT_RULES, column
+
+STEP = "silver"
+
+
+class _Counted:
+    """Rows of `exprs` (engine tables in `spec`'s layout) as one stream of record batches,
+    counted on the way: `rows`, `new` (of `pending` batches), `estimated`."""
+
+    BATCH_ROWS = 500_000
+
+    def __init__(self, exprs: list[ibis.Table], spec: TableSpec, pending: list[str]) -> None:
+        self.exprs, self.spec, self.pending = exprs, spec, pa.array(pending, pa.string())
+        self.rows = self.new = self.estimated = 0
+
+    def _batches(self) -> Iterator[pa.RecordBatch]:
+        for expr in self.exprs:
+            for raw in expr.to_pyarrow_batches(chunk_size=self.BATCH_ROWS):
+                batch = conform(pa.Table.from_batches([raw]), self.spec)
+                self.rows += batch.num_rows
+                self.new += int(pc.sum(pc.is_in(batch["_batch_id"], self.pending)).as_py() or 0)
+                self.estimated += int(pc.sum(batch["is_estimated"]).as_py() or 0)
+                yield from batch.to_batches()
+
+    def reader(self) -> pa.RecordBatchReader:
+        """The stream; the counts are complete once it is consumed."""
+        return pa.RecordBatchReader.from_batches(self.spec.arrow_schema, self._batches())
+
+
+def pending_batches(engine: Engine, lake: Lake, spec: TableSpec, step: str) -> list[str]:
+    """Batch ids of `spec` that `step` has not processed yet (sorted)."""
+    done = checkpointed(lake, step)
+    batches = engine.to_arrow(engine.read(lake, spec).select("_batch_id").distinct())
+    return sorted(b for b in batches["_batch_id"].to_pylist() if b not in done)
+
+
+def registry(lake: Lake) -> tuple[list[str] | None, list[str]]:
+    """Known meter ids (None when no registry is loaded) and the vacant allow-list."""
+    reg = lake.read(cat.SILVER_REGISTRY)
+    if reg.num_rows == 0:
+        return None, []
+    vacant = reg.filter(pc.fill_null(reg["vacant"], False))["meter_id"].to_pylist()
+    return reg["meter_id"].to_pylist(), vacant
+
+
+def neighbour_pairs(ctx: Context, run: Run) -> pa.Table:
+    """`neighbours.neighbour_pairs` of the meters located by `silver.user_profiles`."""
+    users = ctx.engine.read(ctx.lake, cat.SILVER_USERS)
+    return nb.neighbour_pairs(ctx.engine.to_arrow(nb.meter_locations(users)), run.profile)
+
+
+def build(ctx: Context, run: Run) -> StepResult:
+    """Bronze meter readings → silver, quarantine, gaps (module doc)."""
+    t0 = time.perf_counter()
+    engine, lake = ctx.engine, ctx.lake
+    res = StepResult(STEP)
+    pending = pending_batches(engine, lake, cat.BRONZE_READINGS, STEP)
+    if run.rebuild:
+        bronze0 = engine.read(lake, cat.BRONZE_READINGS)
+        pending = sorted(
+            engine.to_arrow(bronze0.select("_batch_id").distinct())["_batch_id"].to_pylist()
+        )
+    if not pending:
+        res.message = "no new bronze batches"
+        res.seconds = time.perf_counter() - t0
+        return res
+    bronze = engine.read(lake, cat.BRONZE_READINGS)
+    # The raw `meter_id` stays as stored: chunks of meters filter on it, and a filter on
+    # a stored column skips row groups (bronze is clustered by it, `cluster_by`).
+    b = bronze.mutate(_mid=bronze.meter_id.strip(), _ts=parse_timestamp_utc(bronze.timestamp))
+    new = b.filter(b._batch_id.isin(pending))
+    firsts = engine.to_arrow(
+        new.filter(new._ts.notnull()).group_by(meter_id=new._mid).aggregate(first_ts=new._ts.min())
+    )
+    pairs = neighbour_pairs(ctx, run)
+    window = plan_silver_window(
+        dict(zip(firsts["meter_id"].to_pylist(), firsts["first_ts"].to_pylist(), strict=True)),
+        dt.timedelta(hours=ctx.settings.lookback_hours),
+        pairs,
+        run.rebuild,
+    )
+    meters = window.meters
+    if window.write_from is None:
+        scope = b if run.rebuild else new
+    else:
+        scope = b.filter(
+            b._batch_id.isin(pending) | (b._mid.isin(meters) & (b._ts >= window.context_from))
+        )
+    scope = scope.drop("_mid", "_ts")
+    today = ctx.clock().date()
+    first_year = (window.since or ctx.clock()).year
+    holidays = uk_holidays(min(first_year, today.year) - 1, today.year + 1)
+    known, vacant = registry(lake)
+    released = (
+        engine.read(lake, cat.OPS_RELEASES)
+        if lake.read(cat.OPS_RELEASES, ["_record_id"]).num_rows
+        else None
+    )
+    # Meter by meter in chunks (the engine's `chunk_readings`), into one table.
+    classified = classify_all(
+        engine, scope, run.profile, holidays, registry=known, vacant=vacant, released=released
+    )
+    classified = _neighbour_fault(ctx, run, classified, pairs, window)
+    accepted = accepted_readings(classified)
+    if window.write_from is not None:
+        accepted = accepted.union(_prior_readings(ctx, window, accepted.ts.type()))
+        wf = ibis.literal(window.write_from.replace(tzinfo=None))
+        classified = classified.filter(classified._batch_id.isin(pending) | (classified.ts >= wf))
+    gap_rows = gaps(accepted, run.profile, run.run_id)
+    if window.write_from is not None:
+        gap_rows = gap_rows.filter(gap_rows.next_ts >= wf)
+    gap_rows = engine.materialize(gap_rows)
+    estimates = estimated_rows(gap_rows, run.profile, holidays, run.run_id)
+    if window.write_from is not None:
+        estimates = estimates.filter(estimates.ts >= wf)
+
+    silver = _Counted(
+        [silver_rows(classified, run.run_id, run.profile), estimates],
+        cat.SILVER_READINGS,
+        pending,
+    )
+    quarantine = engine.to_arrow(quarantine_rows(classified, run.run_id))
+    gap_arrow = engine.to_arrow(gap_rows)
+    silver_pred, quarantine_pred, gaps_pred = _predicates(window, pending, run.rebuild)
+    lake.replace_where(cat.SILVER_READINGS, silver.reader(), silver_pred)
+    lake.replace_where(cat.SILVER_QUARANTINE, quarantine, quarantine_pred)
+    lake.replace_where(cat.SILVER_GAPS, gap_arrow, gaps_pred)
+    write_alerts(lake, _alerts(ctx, run, gap_arrow, classified))
+    checkpoint(lake, STEP, pending, run.run_id, ctx.clock(), replace=run.rebuild)
+
+    new_q = int(pc.sum(pc.is_in(quarantine["_batch_id"], pa.array(pending))).as_py() or 0)
+    res.rows_in = silver.new + new_q
+    res.rows_out = silver.rows
+    res.rows_quarantined = quarantine.num_rows
+    what = "all batches (rebuild)" if run.rebuild else f"{len(pending)} new batch(es)"
+    res.message = (
+        f"{what}, {len(window.new_meters)} meter(s)"
+        + (f" from {window.since:%Y-%m-%d %H:%M}" if window.since else "")
+        + (f" (+{len(window.rejudged)} neighbour(s) re-judged)" if window.rejudged else "")
+        + f"; rewrote {silver.rows} silver ({silver.estimated} estimated) + "
+        f"{quarantine.num_rows} quarantine rows, {gap_arrow.num_rows} gaps; registry "
+        + ("off (none loaded)" if known is None else f"on ({len(known)} meters)")
+    )
+    res.seconds = time.perf_counter() - t0
+    return res
+
+
+def _predicates(
+    window: SilverWindow, pending: list[str], rebuild: bool
+) -> tuple[str | None, str | None, str | None]:
+    """Replace-where predicates of silver, quarantine and gaps (None: the whole table)."""
+    if window.write_from is None:
+        if rebuild:
+            return None, None, None
+        return "false", f"_batch_id IN {sql_in(pending)}", "false"
+    meters, since = sql_in(window.meters), sql_ts(window.write_from)
+    rewrite = f"meter_id IN {meters} AND ts >= {since}"
+    return (
+        rewrite,
+        f"({rewrite}) OR _batch_id IN {sql_in(pending)}",
+        f"meter_id IN {meters} AND next_ts >= {since}",
+    )
+
+
+def _prior_readings(ctx: Context, window: SilverWindow, ts_type: DataType) -> ibis.Table:
+    """Each rewritten meter's last stored reading before the context: the left bound of a
+    long gap into the new data."""
+    assert window.context_from is not None
+    s = ctx.engine.read(ctx.lake, cat.SILVER_READINGS)
+    before = s.filter(
+        s.meter_id.isin(window.meters)
+        & (s.ts.cast("timestamp") < ibis.literal(window.context_from.replace(tzinfo=None)))
+        & (s.provenance != "estimated")
+    )
+    last = before.group_by("meter_id").aggregate(_last=before.ts.max())
+    prior = before.join(last, (before.meter_id == last.meter_id) & (before.ts == last._last))
+    return prior.select(
+        meter_id=before.meter_id,
+        ts=before.ts.cast(ts_type),
+        kw=before.kw,
+        interval_minutes=before.interval_minutes,
+    )
+
+
+def _neighbour_fault(
+    ctx: Context, run: Run, classified: ibis.Table, pairs: pa.Table, window: SilverWindow
+) -> ibis.Table:
+    """`classified` with the neighbourhood correlation fault (`vee.neighbours`, between
+    `pairs`), judged on the weeks of its readings. An incremental run takes the other
+    meters' readings of those weeks from silver."""
+    engine = ctx.engine
+    if pairs.num_rows == 0:
+        return nb.without_neighbour_fault(classified)
+    own = nb.usable(classified).select("meter_id", "ts", "kw")
+    own_h = engine.materialize(nb.binned_kw(own, run.profile))
+    others_h = own_h
+    if window.context_from is not None:
+        # The other meters' periods: theirs alone, so binning them apart is the same.
+        history = _neighbour_history(ctx, window.meters, window.context_from, own.ts.type())
+        others_h = engine.materialize(own_h.union(nb.binned_kw(history, run.profile)))
+    pairs_t = engine.materialize(ibis.memtable(pairs))
+    weeks = engine.materialize(nb.low_correlation_weeks(own_h, others_h, pairs_t, run.profile))
+    return nb.apply_neighbour_fault(classified, weeks, run.profile)
+
+
+def _neighbour_history(
+    ctx: Context, meters: list[str], since: dt.datetime, ts_type: DataType
+) -> ibis.Table:
+    """`meter_id, ts, kw` of the stored readings of meters other than `meters` from the
+    week before `since` on, that `neighbours.usable` would keep (silver, not estimated,
+    and quarantine)."""
+    week_before = ibis.literal((since - dt.timedelta(days=7)).replace(tzinfo=None))
+    parts = []
+    for spec, rules in ((cat.SILVER_READINGS, "flags"), (cat.SILVER_QUARANTINE, "rules")):
+        t = ctx.engine.read(ctx.lake, spec)
+        t = t.mutate(ts=t.ts.cast(ts_type))
+        t = t.filter(~t.meter_id.isin(meters) & (t.ts >= week_before) & t.kw.notnull())
+        if "provenance" in t.columns:
+            t = t.filter(t.provenance != "estimated")
+        parts.append(nb.usable_flagged(t, t[rules]).select("meter_id", "ts", "kw"))
+    return ibis.union(*parts)
+
+
+def _alerts(ctx: Context, run: Run, gap_arrow: pa.Table, classified: ibis.Table) -> list[Alert]:
+    """The GreenStream alerts of the rows this step wrote: extended gaps and fault runs."""
+    now = ctx.clock()
+    runs = {}
+    for rule in FAULT_RULES:
+        c = classified.filter(classified[column(rule)])
+        runs[rule] = ctx.engine.to_arrow(
+            c.group_by("meter_id").aggregate(n=c.count(), first=c.ts.min(), last=c.ts.max())
+        ).to_pylist()
+    return gap_alerts(gap_arrow, run.run_id, now) + fault_run_alerts(runs, run.run_id, now)
