@@ -148,3 +148,54 @@ def test_settings_from_env_and_toml(tmp_path: Path) -> None:
     assert r.returncode != 0 and "unknown VEE profile 'nope'" in r.stderr
     r = wl_nohome("run", env={"WATTLAKE_HOME": str(home), "WATTLAKE_PROFILE": "greenstream"})
     assert r.returncode == 0, r.stderr
+
+
+@pytest.mark.parametrize(
+    ("layout", "fmt"),
+    [
+        pytest.param("lcl", [], id="lcl_detected"),
+        pytest.param("meter-csv", [], id="meter_csv_detected"),
+        pytest.param("meter-csv", ["--format", "meter-csv"], id="meter_csv_given"),
+        pytest.param("lcl", ["--format", "lcl"], id="lcl_given"),
+    ],
+)
+def test_generated_directory_ingests_as_it_is(tmp_path: Path, layout: str, fmt: list[str]) -> None:
+    """`generate --faults` writes labels.csv and users.csv beside the readings: the directory
+    ingests as it is (labels skipped with a note, profiles recognised by their header)."""
+    g = tmp_path / "g"
+    r = wl_nohome("generate", "--out", str(g), "--households", "3", "--days", "2",
+                  "--format", layout, "--faults")  # fmt: skip
+    assert r.returncode == 0, r.stderr
+    r = wl("ingest", str(g), *fmt, home=tmp_path / "home")
+    assert r.returncode == 0, r.stderr
+    assert "labels" in r.stdout and "skipped" in r.stdout
+    n = json.loads(
+        wl(
+            "sql",
+            "SELECT count(*) AS n FROM bronze.user_profiles",
+            "--format",
+            "json",
+            home=tmp_path / "home",
+        ).stdout
+    )
+    assert n[0]["n"] > 0
+
+
+def test_run_with_only_external_data_is_nothing_to_process(tmp_path: Path) -> None:
+    """Prices but no meter readings yet: `run` says so and succeeds (no failed gate)."""
+    import pandas as pd
+
+    from conftest import with_ctx
+    from wattlake.config import load_settings
+    from wattlake.generate.external import energy_charts_body
+    from wattlake.pipeline.external import ingest_prices
+
+    home = tmp_path / "home"
+    idx = pd.date_range("2024-03-01", periods=24, freq="h", tz="UTC")
+    body = energy_charts_body(pd.Series([0.1] * 24, index=idx))
+    day = idx[0].date()
+    out = with_ctx(load_settings(home=home), ingest_prices, "DE-LU", day, day, body=body)
+    assert out.status == "success"
+    r = wl("run", home=home)
+    assert r.returncode == 0, r.stderr
+    assert "no meter readings yet" in r.stdout

@@ -341,7 +341,7 @@ def test_enrich_same_on_spark(duck: Engine, spark: Engine, tmp_path: Path) -> No
 
 def test_runs_on_the_lake_table_schemas(duck: Engine) -> None:
     """The real silver specs plug in unchanged (column names and types)."""
-    from wattlake.lake import tables as tbl
+    from wattlake.lake import catalog as tbl
 
     def empty(spec: tbl.TableSpec) -> ir.Table:
         data = spec.arrow_schema.empty_table()

@@ -19,7 +19,7 @@ import pyarrow.compute as pc
 import pytest
 from pvlib.location import Location
 
-from conftest import with_ctx
+from conftest import sql_of, with_ctx
 from wattlake.config import Settings, load_settings
 from wattlake.engine import DuckDBEngine, Engine
 from wattlake.generate import generate
@@ -42,7 +42,7 @@ APIS = Path(__file__).resolve().parents[2] / "shared" / "realdata" / "apis"
 
 
 def rows(home: Path, sql: str) -> list[tuple[Any, ...]]:
-    return run_sql(home, sql)[1]
+    return run_sql(sql_of(home), sql)[1]
 
 
 def one(home: Path, sql: str) -> Any:

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from conftest import with_ctx
+from conftest import sql_of, with_ctx
 from wattlake.config import Settings, load_settings
 from wattlake.generate import GenerationResult, generate
 from wattlake.pipeline.ingest import ingest_files
@@ -56,7 +56,7 @@ def _labels(gen: GenerationResult) -> list[dict[str, str]]:
 
 def _rules_by_line(home: Path) -> dict[tuple[str, int], set[str]]:
     rows = run_sql(
-        home,
+        sql_of(home),
         """
         SELECT s._source_file, s._row_number, m.flags
         FROM silver.meter_readings m JOIN bronze.meter_readings s USING (_record_id)
@@ -99,10 +99,12 @@ def test_gaps_found(detected: tuple[Settings, GenerationResult]) -> None:
     estimated = {
         (m, ts.strftime("%Y-%m-%dT%H:%M:%SZ"))
         for m, ts in run_sql(
-            s.home, "SELECT meter_id, ts FROM silver.meter_readings WHERE is_estimated"
+            sql_of(s.home), "SELECT meter_id, ts FROM silver.meter_readings WHERE is_estimated"
         )[1]
     }
-    gaps = run_sql(s.home, "SELECT meter_id, gap_start, next_ts, gap_class FROM silver.gaps")[1]
+    gaps = run_sql(
+        sql_of(s.home), "SELECT meter_id, gap_start, next_ts, gap_class FROM silver.gaps"
+    )[1]
     by_meter: dict[str, list[tuple[Any, ...]]] = defaultdict(list)
     for g in gaps:
         by_meter[g[0]].append(g)
@@ -116,7 +118,7 @@ def test_gaps_found(detected: tuple[Settings, GenerationResult]) -> None:
     classes = {g[3] for g in gaps}
     assert {"interpolated", "missing_short", "missing_extended"} <= classes
     alerts = run_sql(
-        s.home,
+        sql_of(s.home),
         "SELECT count(*) FROM ops.alerts WHERE rule = 'missing_extended' AND severity = 'critical'",
     )[1][0][0]
     assert alerts == sum(1 for g in gaps if g[3] == "missing_extended")

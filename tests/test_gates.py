@@ -8,7 +8,7 @@ from pathlib import Path
 import pyarrow.compute as pc
 import pytest
 
-from conftest import with_ctx, write
+from conftest import sql_of, with_ctx, write
 from wattlake.config import load_settings
 from wattlake.lake import catalog as cat
 from wattlake.lake.delta import Lake
@@ -34,7 +34,7 @@ def test_corrupted_silver_blocks_promotion_until_forced(tmp_path: Path) -> None:
     with_ctx(s, ingest_files, [write(tmp_path / "d1.csv", day1)])
     with_ctx(s, run_pipeline)
     lake = Lake(s.home)
-    facts_before = run_sql(s.home, "SELECT count(*) FROM dw.fact_energy_flow")[1]
+    facts_before = run_sql(sql_of(s.home), "SELECT count(*) FROM dw.fact_energy_flow")[1]
     # Corrupt silver outside the next batch's meters: a duplicated (meter_id, ts) key of C.
     silver = lake.read(cat.SILVER_READINGS)
     c_rows = silver.filter(pc.equal(silver["meter_id"], "C"))
@@ -43,15 +43,15 @@ def test_corrupted_silver_blocks_promotion_until_forced(tmp_path: Path) -> None:
     with pytest.raises(QualityGateError, match=r"silver\.readings\.unique_meter_ts"):
         with_ctx(s, run_pipeline)
     # Not promoted: the warehouse still has day 1 only; the gold checkpoint was not written.
-    assert run_sql(s.home, "SELECT count(*) FROM dw.fact_energy_flow")[1] == facts_before
+    assert run_sql(sql_of(s.home), "SELECT count(*) FROM dw.fact_energy_flow")[1] == facts_before
     blocked = run_sql(
-        s.home,
+        sql_of(s.home),
         "SELECT step, status, message FROM ops.runs "
         "WHERE status IN ('blocked', 'overridden') ORDER BY started_at",
     )[1]
     assert blocked and blocked[0][1] == "blocked"
     failed = run_sql(
-        s.home,
+        sql_of(s.home),
         "SELECT sample FROM ops.quality_results WHERE NOT passed "
         "AND check_id = 'silver.readings.unique_meter_ts'",
     )[1]
@@ -60,20 +60,21 @@ def test_corrupted_silver_blocks_promotion_until_forced(tmp_path: Path) -> None:
     with_ctx(s, run_pipeline, force=True)
     assert (
         run_sql(
-            s.home,
+            sql_of(s.home),
             "SELECT count(*) FROM ops.runs WHERE status = 'overridden' "
             "AND message LIKE '%unique_meter_ts%'",
         )[1][0][0]
         >= 1
     )
     days = run_sql(
-        s.home,
+        sql_of(s.home),
         "SELECT count(DISTINCT t.date) FROM dw.fact_energy_flow f "
         "JOIN dw.dim_time t USING (time_sk)",
     )[1][0][0]
     assert days == 2
     assert dt.date(2024, 3, 5) in {
-        r[0] for r in run_sql(s.home, "SELECT DISTINCT date FROM gold.daily_energy_balance")[1]
+        r[0]
+        for r in run_sql(sql_of(s.home), "SELECT DISTINCT date FROM gold.daily_energy_balance")[1]
     }
 
 

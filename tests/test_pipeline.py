@@ -11,7 +11,7 @@ from typing import Any
 import duckdb
 import pytest
 
-from conftest import with_ctx
+from conftest import sql_of, with_ctx
 from wattlake.config import Settings, load_settings
 from wattlake.generate import GenerationResult, generate
 from wattlake.lake import catalog as cat
@@ -45,7 +45,7 @@ LABEL_RULE = {"negative": "negative", "over_limit": "above_max", "future": "futu
 
 
 def one(home: Path, sql: str) -> Any:
-    return run_sql(home, sql)[1][0][0]
+    return run_sql(sql_of(home), sql)[1][0][0]
 
 
 @pytest.fixture(scope="module")
@@ -114,12 +114,12 @@ def test_labelled_faults_land_where_expected(faulty: tuple[Settings, GenerationR
     labels = _labels(gen)
     dead = {
         (Path(f).name, ln)
-        for f, ln in run_sql(h, "SELECT source_file, line_number FROM ops.dead_letter")[1]
+        for f, ln in run_sql(sql_of(h), "SELECT source_file, line_number FROM ops.dead_letter")[1]
     }
     quarantined = {
         (Path(f).name, ln): rules
         for f, ln, rules in run_sql(
-            h, "SELECT _source_file, _row_number, rules FROM silver.quarantine"
+            sql_of(h), "SELECT _source_file, _row_number, rules FROM silver.quarantine"
         )[1]
     }
     dup_total = one(h, "SELECT sum(rows_duplicate) FROM ops.runs WHERE step = 'ingest'")

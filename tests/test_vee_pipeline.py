@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import with_ctx, write
+from conftest import sql_of, with_ctx, write
 from wattlake.config import load_settings
 from wattlake.errors import InputError
 from wattlake.generate import generate
@@ -23,7 +23,9 @@ COLS = "meter_id, ts, kwh, kw, quality_score, quality_grade, flags, provenance"
 
 
 def _rows(home: Path, where: str = "TRUE") -> list[tuple[object, ...]]:
-    return run_sql(home, f"SELECT {COLS} FROM silver.meter_readings WHERE {where} ORDER BY 1, 2")[1]
+    return run_sql(
+        sql_of(home), f"SELECT {COLS} FROM silver.meter_readings WHERE {where} ORDER BY 1, 2"
+    )[1]
 
 
 def test_micro_batch_of_one_equals_full_batch(tmp_path: Path) -> None:
@@ -53,8 +55,8 @@ def test_micro_batch_of_one_equals_full_batch(tmp_path: Path) -> None:
     assert _rows(inc.home) == _rows(full.home)
     assert _rows(full.home, "flags LIKE '%fault_neighbour_corr%'")
     assert (
-        run_sql(inc.home, "SELECT count(*) FROM silver.gaps")[1]
-        == run_sql(full.home, "SELECT count(*) FROM silver.gaps")[1]
+        run_sql(sql_of(inc.home), "SELECT count(*) FROM silver.gaps")[1]
+        == run_sql(sql_of(full.home), "SELECT count(*) FROM silver.gaps")[1]
     )
 
 
@@ -101,7 +103,7 @@ def test_incremental_neighbour_verdicts_equal_full_batch(
     assert {r[0] for r in _rows(full.home, hits)} == faulty
     assert _rows(inc.home) == _rows(full.home)
     q = "SELECT meter_id, ts, quality_score, rules FROM silver.quarantine ORDER BY ALL"
-    assert run_sql(inc.home, q)[1] == run_sql(full.home, q)[1]
+    assert run_sql(sql_of(inc.home), q)[1] == run_sql(sql_of(full.home), q)[1]
 
 
 def _two_meters(tmp_path: Path) -> Path:
@@ -125,7 +127,8 @@ def test_registry_rejects_unknown_meters(tmp_path: Path) -> None:
     second = with_ctx(s, run_pipeline, rebuild=True)
     assert "registry on (1 meters)" in second.step("silver").message  # type: ignore[union-attr]
     q = run_sql(
-        s.home, "SELECT DISTINCT meter_id FROM silver.quarantine WHERE rules LIKE '%unknown_meter%'"
+        sql_of(s.home),
+        "SELECT DISTINCT meter_id FROM silver.quarantine WHERE rules LIKE '%unknown_meter%'",
     )[1]
     assert q == [("B",)]
     assert not _rows(s.home, "meter_id = 'B'")
@@ -150,9 +153,9 @@ def test_quarantine_release_is_recorded_and_moves_row(tmp_path: Path) -> None:
     s = load_settings(home=tmp_path / "h")
     with_ctx(s, ingest_files, [_two_meters(tmp_path)])
     with_ctx(s, run_pipeline)
-    (rid,) = run_sql(s.home, "SELECT _record_id FROM silver.quarantine WHERE rules = 'above_max'")[
-        1
-    ][0]
+    (rid,) = run_sql(
+        sql_of(s.home), "SELECT _record_id FROM silver.quarantine WHERE rules = 'above_max'"
+    )[1][0]
     # The over-limit reading was replaced by a linear estimate in silver meanwhile.
     assert _rows(s.home, "meter_id = 'A' AND hour = 2 AND provenance = 'estimated'")
     with pytest.raises(InputError, match="reason"):
@@ -167,16 +170,20 @@ def test_quarantine_release_is_recorded_and_moves_row(tmp_path: Path) -> None:
         )
         == 1
     )
-    with_ctx(s, run_pipeline)
+    # Only the released reading's meter is re-judged, not its whole batch.
+    message = with_ctx(s, run_pipeline).step("silver").message  # type: ignore[union-attr]
+    assert message.startswith("0 new batch(es) + 1 released reading(s), 1 meter(s)"), message
     edited = _rows(s.home, "provenance = 'edited'")
     assert len(edited) == 1 and "released" in str(edited[0][6]) and "above_max" in str(edited[0][6])
-    assert run_sql(s.home, "SELECT count(*) FROM silver.quarantine")[1] == [(0,)]
-    rel = run_sql(s.home, "SELECT rules, reason, released_by FROM ops.quarantine_releases")[1]
-    assert rel == [("above_max", "3-phase supply, 25 kW confirmed by field visit", "ops")]
-    bronze = run_sql(s.home, "SELECT count(*) FROM bronze.meter_readings")[1][0][0]
-    silver = run_sql(s.home, "SELECT count(*) FROM silver.meter_readings WHERE NOT is_estimated")[
+    assert run_sql(sql_of(s.home), "SELECT count(*) FROM silver.quarantine")[1] == [(0,)]
+    rel = run_sql(sql_of(s.home), "SELECT rules, reason, released_by FROM ops.quarantine_releases")[
         1
-    ][0][0]
+    ]
+    assert rel == [("above_max", "3-phase supply, 25 kW confirmed by field visit", "ops")]
+    bronze = run_sql(sql_of(s.home), "SELECT count(*) FROM bronze.meter_readings")[1][0][0]
+    silver = run_sql(
+        sql_of(s.home), "SELECT count(*) FROM silver.meter_readings WHERE NOT is_estimated"
+    )[1][0][0]
     assert bronze == silver
     with pytest.raises(InputError, match="no quarantined rows"):
         with_ctx(s, release, "again", record_ids=[rid])
@@ -190,8 +197,10 @@ def test_profile_recorded_and_changes_interpolation(tmp_path: Path) -> None:
         s = load_settings(home=tmp_path / profile)
         with_ctx(s, ingest_files, [f])
         with_ctx(s, run_pipeline, profile=profile)
-        outcome[profile] = run_sql(s.home, "SELECT gap_class FROM silver.gaps")[1]
-        runs = run_sql(s.home, "SELECT DISTINCT profile FROM ops.runs WHERE step = 'silver'")[1]
+        outcome[profile] = run_sql(sql_of(s.home), "SELECT gap_class FROM silver.gaps")[1]
+        runs = run_sql(
+            sql_of(s.home), "SELECT DISTINCT profile FROM ops.runs WHERE step = 'silver'"
+        )[1]
         assert runs == [(profile,)]
     assert outcome == {"greenstream": [("interpolated",)], "california": [("missing_short",)]}
 
@@ -232,10 +241,10 @@ def test_rebuild_reaches_gold_and_warehouse(tmp_path: Path) -> None:
     with_ctx(s, load_registry, write(tmp_path / "reg.csv", "meter_id\nA\n"))
     summary = with_ctx(s, run_pipeline, rebuild=True)
     assert "1 date(s) recomputed" in summary.step("gold").message  # type: ignore[union-attr]
-    users = run_sql(s.home, "SELECT DISTINCT user_id FROM gold.energy_flow_hourly")[1]
+    users = run_sql(sql_of(s.home), "SELECT DISTINCT user_id FROM gold.energy_flow_hourly")[1]
     assert users == [("A",)]
     facts = run_sql(
-        s.home,
+        sql_of(s.home),
         "SELECT DISTINCT u.user_id FROM dw.fact_energy_flow f JOIN dw.dim_users u USING (user_sk)",
     )[1]
     assert facts == [("A",)]

@@ -12,14 +12,26 @@ import structlog
 _configured_for: Path | None = None
 
 
+class _LazyFileHandler(logging.FileHandler):
+    """A file handler that creates its directory and file only at the first line logged,
+    so a command that fails on bad input before logging anything leaves no trace."""
+
+    def __init__(self, path: Path) -> None:
+        super().__init__(path, encoding="utf-8", delay=True)
+
+    def _open(self) -> Any:
+        Path(self.baseFilename).parent.mkdir(parents=True, exist_ok=True)
+        return super()._open()
+
+
 def configure_logging(log_dir: Path, level: str = "INFO", stderr: bool = False) -> None:
-    """Send JSON log lines to `<log_dir>/wattlake.jsonl` (and stderr when asked)."""
+    """Send JSON log lines to `<log_dir>/wattlake.jsonl` (and stderr when asked); the
+    directory is created with the first line."""
     global _configured_for
-    log_dir.mkdir(parents=True, exist_ok=True)
     path = log_dir / "wattlake.jsonl"
     if _configured_for == path:
         return
-    handlers: list[logging.Handler] = [logging.FileHandler(path, encoding="utf-8")]
+    handlers: list[logging.Handler] = [_LazyFileHandler(path)]
     if stderr:
         handlers.append(logging.StreamHandler(sys.stderr))
     root = logging.getLogger("wattlake")

@@ -23,7 +23,17 @@ app = typer.Typer(
     help="wattlake: smart-meter data → validated Delta lakehouse → star-schema warehouse. "
     "`--home DIR` goes before or after the command.",
     pretty_exceptions_enable=False,
+    rich_markup_mode=None,  # plain help: fits 80 columns, no type tags on flags
 )
+
+
+def sub_app(name: str, help: str) -> typer.Typer:
+    """A command group (`wattlake <name> ...`) mounted on the root app."""
+    group = typer.Typer(help=help, no_args_is_help=True, rich_markup_mode=None)
+    app.add_typer(group, name=name)
+    return group
+
+
 out = Console()
 err = Console(stderr=True)
 

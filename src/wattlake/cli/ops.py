@@ -8,17 +8,14 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from wattlake.cli.common import HomeOpt, app, open_context, out, print_run
+from wattlake.cli.common import HomeOpt, open_context, out, print_run, sub_app
 from wattlake.cli.data import _date
 from wattlake.context import Context
 from wattlake.errors import InputError
 
-registry_app = typer.Typer(help="The meter registry (known meters, vacant allow-list).")
-quarantine_app = typer.Typer(help="List and release quarantined readings.")
-vee_app = typer.Typer(help="Validation, estimation and editing (VEE) tools.")
-app.add_typer(registry_app, name="registry")
-app.add_typer(quarantine_app, name="quarantine")
-app.add_typer(vee_app, name="vee")
+registry_app = sub_app("registry", "The meter registry (known meters, vacant allow-list).")
+quarantine_app = sub_app("quarantine", "List and release quarantined readings.")
+vee_app = sub_app("vee", "Validation, estimation and editing (VEE) tools.")
 
 
 @registry_app.command("load")
@@ -50,7 +47,7 @@ def quarantine_release(
 
     with open_context(home) as ctx:
         n = _release(ctx, reason, record_id, meter, rule, date_from, date_to, by)
-        out.print(f"released {n:,} reading(s); re-validating their batches")
+        out.print(f"released {n:,} reading(s); re-validating their meters")
         print_run(run_pipeline(ctx))
 
 

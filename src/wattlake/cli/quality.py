@@ -8,10 +8,9 @@ from typing import Annotated
 
 import typer
 
-from wattlake.cli.common import HomeOpt, app, open_context
+from wattlake.cli.common import HomeOpt, app, open_context, sub_app
 
-quality_app = typer.Typer(help="Data-quality checks and reports.")
-app.add_typer(quality_app, name="quality")
+quality_app = sub_app("quality", "Data-quality checks and reports.")
 
 
 @quality_app.command("report")

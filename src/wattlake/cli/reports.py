@@ -12,13 +12,13 @@ import pyarrow as pa
 import typer
 from rich.table import Table
 
-from wattlake.cli.common import EngineOpt, HomeOpt, app, check_engine, open_context, out
+from wattlake.cli.common import EngineOpt, HomeOpt, check_engine, open_context, out, sub_app
 
-report_app = typer.Typer(
-    help="Reports of the smart-meter-etl case: agreements active on a day, half-hourly and "
-    "daily-per-product consumption (UTC days; kWh)."
+report_app = sub_app(
+    "report",
+    "Reports of the smart-meter-etl case: agreements active on a day, half-hourly and "
+    "daily-per-product consumption (UTC days; kWh).",
 )
-app.add_typer(report_app, name="report")
 RefOpt = Annotated[
     str | None, typer.Option("--reference-date", help="The day to report, YYYY-MM-DD (UTC).")
 ]

@@ -18,6 +18,7 @@ from wattlake.generate import generate
 from wattlake.generate.smart_meter_etl import generate_smart_meter_etl
 from wattlake.landing import LandingSummary
 from wattlake.pipeline.demo_external import DemoExternal, online_external, synthetic_external
+from wattlake.pipeline.external import ExternalOutcome
 from wattlake.pipeline.ingest import ingest_files
 from wattlake.pipeline.run import RunSummary, run_pipeline
 from wattlake.quality.report import load_latest, render_report
@@ -30,9 +31,41 @@ SME_METERPOINTS, SME_DAYS = 10, 7
 
 
 @dataclass
+class InputGroup:
+    """One kind of demo input and what landing did with its lines (they add up:
+    lines = landed + re-sends + dead letters)."""
+
+    name: str
+    files: int
+    lines: int
+    landed: int
+    resends: int
+    dead_letters: int
+
+
+def input_groups(groups: dict[str, LandingSummary]) -> list[InputGroup]:
+    """Per kind of input: files, lines and where each line went."""
+    out = []
+    for name, summary in groups.items():
+        files = [f for f in summary.files if f.status == "ingested"]
+        out.append(
+            InputGroup(
+                name,
+                len({f.source_file.split("#")[0] for f in files}),
+                sum(f.lines for f in files),
+                sum(f.landed for f in files),
+                sum(f.duplicates for f in files),
+                sum(f.dead_letters for f in files),
+            )
+        )
+    return out
+
+
+@dataclass
 class DemoReport:
-    ingest: LandingSummary
+    inputs: list[InputGroup]
     run: RunSummary
+    accounting: dict[str, int]  # bronze readings → silver measured / quarantine; silver rows
     figures: dict[str, Any]
     grades: list[tuple[str, int]]
     quarantine_rules: list[tuple[str, int]]
@@ -42,52 +75,104 @@ class DemoReport:
     external: DemoExternal | None = None
 
     def render(self) -> Group:
-        f = self.figures
+        parts: list[Any] = [self._inputs(), self._accounting()]
         head = Table(title="wattlake demo summary", show_header=False)
         head.add_column("what")
         head.add_column("value", justify="right")
-        for k, v in f.items():
-            head.add_row(k, f"{v:,}" if isinstance(v, int) else str(v))
+        for k, v in self.figures.items():
+            head.add_row(k, _fmt(v))
+        parts.append(head)
         grades = Table(title="quality grades (silver)")
         grades.add_column("grade")
         grades.add_column("readings", justify="right")
         for g, n in self.grades:
-            grades.add_row(g, f"{n:,}")
+            grades.add_row(g, _fmt(n))
         rules = Table(title="quarantine by rule")
         rules.add_column("rules")
         rules.add_column("rows", justify="right")
         for r, n in self.quarantine_rules:
-            rules.add_row(r, f"{n:,}")
+            rules.add_row(r, _fmt(n))
         peaks = Table(title="top peak hours (all households, kWh)")
         for c in ("date", "hour (UTC)", "rank", "kWh"):
-            peaks.add_column(c)
+            peaks.add_column(c, justify="left" if c == "date" else "right")
         for row in self.peaks:
-            peaks.add_row(*[str(x) for x in row])
+            peaks.add_row(*[_fmt(x) for x in row])
         quality = Table(title="data-quality checks (this run)")
         for c in ("layer", "passed", "failed", "skipped", "pass rate"):
-            quality.add_column(c)
+            quality.add_column(c, justify="left" if c == "layer" else "right")
         for layer, v in self.quality.items():
             quality.add_row(
                 layer,
-                str(v["passed"]),
-                str(v["failed"]),
-                str(v["skipped"]),
+                _fmt(v["passed"]),
+                _fmt(v["failed"]),
+                _fmt(v["skipped"]),
                 f"{float(v['pass_ratio']):.0%}",
             )
-        parts: list[Any] = [head, grades, rules, peaks, quality]
+        parts += [grades, rules, peaks, quality]
         if self.external is not None:
-            ext = Table(title=f"external data ({self.external.mode})")
-            for c in ("source", "status", "rows", "request"):
-                ext.add_column(c, justify="right" if c == "rows" else "left")
-            for o in self.external.outcomes:
-                url = o.url if len(o.url) <= 90 else o.url[:87] + "..."
-                ext.add_row(o.source, o.status, f"{o.rows_merged:,}", url)
-            parts.append(ext)
+            parts.append(self._external(self.external))
         return Group(*parts, f"quality report: {self.report_path}")
+
+    def _inputs(self) -> Table:
+        t = Table(title="inputs: every line landed, a re-send, or a dead letter")
+        cols = ("input", "files", "lines", "landed", "re-sends", "dead letters")
+        for c in cols:
+            t.add_column(c, justify="left" if c == "input" else "right")
+        for g in self.inputs:
+            t.add_row(g.name, *(_fmt(x) for x in (g.files, g.lines, g.landed, g.resends,
+                                                   g.dead_letters)))  # fmt: skip
+        total = [sum(getattr(g, a) for g in self.inputs)
+                 for a in ("files", "lines", "landed", "resends", "dead_letters")]  # fmt: skip
+        t.add_row("total", *(_fmt(x) for x in total), style="bold")
+        return t
+
+    def _accounting(self) -> Table:
+        a = self.accounting
+        t = Table(title="meter readings: bronze → silver", show_header=False)
+        t.add_column("what")
+        t.add_column("rows", justify="right")
+        t.add_row("bronze readings (landed from the blocks + readings JSON)", _fmt(a["bronze"]))
+        t.add_row("  = silver measured (actual + edited)", _fmt(a["measured"]))
+        t.add_row("  + quarantined", _fmt(a["quarantined"]))
+        t.add_row("silver rows", _fmt(a["silver"]))
+        t.add_row("  = measured", _fmt(a["measured"]))
+        t.add_row("  + estimated (short gaps, interpolated)", _fmt(a["estimated"]))
+        return t
+
+    @staticmethod
+    def _external(ext: DemoExternal) -> Table:
+        t = Table(title=f"external data ({ext.mode}): one line per source")
+        for c in ("source", "responses", "failed", "rows merged into silver"):
+            t.add_column(c, justify="left" if c == "source" else "right")
+        by_source: dict[str, list[ExternalOutcome]] = {}
+        for o in ext.outcomes:
+            by_source.setdefault(o.source, []).append(o)
+        for source, outcomes in sorted(by_source.items()):
+            failed = sum(o.status != "success" for o in outcomes)
+            merged = sum(o.rows_merged for o in outcomes)
+            t.add_row(source, _fmt(len(outcomes)), _fmt(failed), _fmt(merged))
+        return t
+
+
+def _fmt(v: Any) -> str:
+    """Numbers alike: integers with thousands separators, floats with their decimals."""
+    if isinstance(v, bool) or v is None:
+        return str(v)
+    if isinstance(v, int):
+        return f"{v:,}"
+    if isinstance(v, float):
+        return f"{v:,.2f}" if abs(v) < 1000 else f"{v:,.0f}"
+    return str(v)
 
 
 def _one(ctx: Context, sql: str) -> Any:
     return run_sql(ctx.sql(), sql)[1][0][0]
+
+
+def _pair(ctx: Context, sql: str) -> str:
+    """`a / b` of a query's two numbers, formatted alike."""
+    a, b = run_sql(ctx.sql(), sql)[1][0]
+    return f"{_fmt(a)} / {_fmt(b)}"
 
 
 def run_demo(
@@ -114,6 +199,7 @@ def run_demo(
         seed=seed,
         fmt="lcl",
         faults=True,
+        now=ctx.clock(),
         progress=(lambda n: progress.update(task, completed=n)) if progress else None,
     )
     if progress:
@@ -134,8 +220,17 @@ def run_demo(
         start=sme_start,
         seed=seed,
     )
-    ingest_files(ctx, [sme.database])
-    ingest_files(ctx, sme.readings_files)
+
+    def only(fmt_is_users: bool) -> LandingSummary:
+        files = [f for f in ingested.files if (f.fmt == "users") == fmt_is_users]
+        return LandingSummary(ingested.run_id, files)
+
+    groups = {
+        "households: LCL blocks (readings)": only(False),
+        "households: users.csv (profiles)": only(True),
+        "smart-meter-etl: agreements.db (3 tables)": ingest_files(ctx, [sme.database]),
+        "smart-meter-etl: readings JSON": ingest_files(ctx, sme.readings_files),
+    }
     if progress:
         task = progress.add_task("weather + prices", total=None)
     external = (
@@ -152,16 +247,17 @@ def run_demo(
         name: run_report(ctx, name, sme_day, sme_day).rows.num_rows
         for name in ("active-agreements", "half-hourly", "daily-product")
     }
+    accounting = {
+        "bronze": _one(ctx, "SELECT count(*) FROM bronze.meter_readings"),
+        "measured": _one(ctx, "SELECT count(*) FROM silver.meter_readings WHERE NOT is_estimated"),
+        "estimated": _one(ctx, "SELECT count(*) FROM silver.meter_readings WHERE is_estimated"),
+        "quarantined": _one(ctx, "SELECT count(*) FROM silver.quarantine"),
+        "silver": _one(ctx, "SELECT count(*) FROM silver.meter_readings"),
+    }
     figures = {
         "households": households,
         "days": days,
         "meters": _one(ctx, "SELECT count(DISTINCT meter_id) FROM bronze.meter_readings"),
-        "input lines": sum(f.lines for f in ingested.files if f.fmt != "users"),
-        "bronze rows": _one(ctx, "SELECT count(*) FROM bronze.meter_readings"),
-        "exact re-sends (not landed)": ingested.duplicates,
-        "dead letters": _one(ctx, "SELECT count(*) FROM ops.dead_letter"),
-        "silver rows": _one(ctx, "SELECT count(*) FROM silver.meter_readings"),
-        "quarantined rows": _one(ctx, "SELECT count(*) FROM silver.quarantine"),
         "mean quality score": _one(
             ctx, "SELECT round(avg(quality_score), 1) FROM silver.meter_readings"
         ),
@@ -172,16 +268,14 @@ def run_demo(
         "weather hours (silver)": _one(ctx, "SELECT count(*) FROM silver.weather"),
         "price intervals (silver)": _one(ctx, "SELECT count(*) FROM silver.prices"),
         "enriched readings (gold)": _one(ctx, "SELECT count(*) FROM gold.readings_enriched"),
-        "  with weather / price": _one(
-            ctx,
-            "SELECT count(temperature_c) || ' / ' || count(price_eur_per_kwh) "
-            "FROM gold.readings_enriched",
+        "  with weather / price": _pair(
+            ctx, "SELECT count(temperature_c), count(price_eur_per_kwh) FROM gold.readings_enriched"
         ),
         "modelled PV hours (gold)": _one(ctx, "SELECT count(*) FROM gold.pv_modelled_hourly"),
-        "PV metered / modelled (kWh)": _one(
+        "PV metered / modelled (kWh)": _pair(
             ctx,
-            "SELECT coalesce(round(sum(metered_kwh)), 0) || ' / ' "
-            "|| coalesce(round(sum(modelled_kwh)), 0) FROM gold.pv_modelled_hourly "
+            "SELECT CAST(coalesce(round(sum(metered_kwh)), 0) AS BIGINT), "
+            "CAST(coalesce(round(sum(modelled_kwh)), 0) AS BIGINT) FROM gold.pv_modelled_hourly "
             "WHERE metered_kwh IS NOT NULL",
         ),
     }
@@ -215,11 +309,23 @@ def run_demo(
         ctx,
         "SELECT coalesce(round(sum(total_p2p_revenue), 2), 0) FROM dw.fact_monthly_summary",
     )
-    figures["smart-meter-etl meterpoints / agreements"] = (
-        f"{_one(ctx, 'SELECT count(*) FROM silver.meterpoints')} / "
-        f"{_one(ctx, 'SELECT count(*) FROM silver.agreements')}"
+    figures["smart-meter-etl meterpoints / agreements"] = _pair(
+        ctx,
+        "SELECT (SELECT count(*) FROM silver.meterpoints), "
+        "(SELECT count(*) FROM silver.agreements)",
     )
-    figures[f"reports for {sme_day} (rows)"] = " / ".join(f"{k} {v}" for k, v in reports.items())
+    figures[f"reports for {sme_day} (rows)"] = ", ".join(
+        f"{k} {_fmt(v)}" for k, v in reports.items()
+    )
     return DemoReport(
-        ingested, summary, figures, grades, rules, peaks, pass_rates(stored), html, external
+        input_groups(groups),
+        summary,
+        accounting,
+        figures,
+        grades,
+        rules,
+        peaks,
+        pass_rates(stored),
+        html,
+        external,
     )

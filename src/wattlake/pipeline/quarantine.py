@@ -1,8 +1,9 @@
 """`wattlake quarantine release`: the seed's manual override of quarantined readings.
 
 A release is recorded in `ops.quarantine_releases` (who, when, why, which rule ids it
-overrides); the readings' bronze batches are then re-validated so the released rows reach
-silver with provenance `edited` and the `released` flag, and gold follows.
+overrides); the next silver step re-judges only the released readings' meters, from the
+earliest released interval on (minus the rules' lookback), so the released rows reach silver
+with provenance `edited` and the `released` flag, and gold follows for the dates touched.
 """
 
 from __future__ import annotations
@@ -18,7 +19,6 @@ from wattlake.errors import InputError
 from wattlake.lake import catalog as cat
 from wattlake.lake.delta import Lake
 from wattlake.lake.spec import UTC_TS
-from wattlake.pipeline.checkpoints import forget
 
 
 def select_quarantined(
@@ -60,7 +60,8 @@ def release(
 ) -> int:
     """Record the release of the matching quarantined rows; returns how many.
 
-    Call `run_pipeline` afterwards (the CLI does) to move them into silver.
+    Call `run_pipeline` afterwards (the CLI does) to move them into silver; it re-judges
+    only their meters (`steps.silver.pending_releases`).
     """
     if not reason.strip():
         raise InputError("a release needs --reason")
@@ -86,7 +87,4 @@ def release(
         .append_column("released_at", pa.array([now] * n, UTC_TS))
     )
     lake.insert_new(cat.OPS_RELEASES, rec)
-    # Re-validate the batches these rows came from.
-    batches = sorted(set(rows["_batch_id"].to_pylist()))
-    forget(lake, "silver", batches)
     return n

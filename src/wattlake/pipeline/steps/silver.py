@@ -42,6 +42,9 @@ from wattlake.transforms.vee import neighbours as nb
 from wattlake.transforms.vee.rules import FAULT_RULES, column
 
 STEP = "silver"
+# ops.checkpoints step of operator releases applied to silver (batch id = the released
+# reading's `_record_id`).
+RELEASE_STEP = "silver_release"
 
 
 class _Counted:
@@ -75,6 +78,27 @@ def pending_batches(engine: Engine, lake: Lake, spec: TableSpec, step: str) -> l
     return sorted(b for b in batches["_batch_id"].to_pylist() if b not in done)
 
 
+def pending_releases(lake: Lake) -> pa.Table:
+    """`_record_id, meter_id, ts` of released readings silver has not applied yet."""
+    rel = lake.read(cat.OPS_RELEASES, ["_record_id", "meter_id", "ts"])
+    done = pa.array(sorted(checkpointed(lake, RELEASE_STEP)), pa.string())
+    return rel.filter(pc.invert(pc.is_in(rel["_record_id"], done)))
+
+
+def _firsts(new: ibis.Table, released: pa.Table, engine: Engine) -> dict[str, dt.datetime]:
+    """Meter id → earliest interval to re-judge: of the new bronze rows (`new`, with the
+    stripped id `_mid` and parsed `_ts`), and of the released readings."""
+    rows = engine.to_arrow(
+        new.filter(new._ts.notnull()).group_by(meter_id=new._mid).aggregate(first_ts=new._ts.min())
+    ).to_pylist()
+    firsts = {r["meter_id"]: r["first_ts"] for r in rows}
+    for r in released.to_pylist():
+        if r["ts"] is not None:
+            seen = firsts.get(r["meter_id"])
+            firsts[r["meter_id"]] = r["ts"] if seen is None else min(seen, r["ts"])
+    return firsts
+
+
 def registry(lake: Lake) -> tuple[list[str] | None, list[str]]:
     """Known meter ids (None when no registry is loaded) and the vacant allow-list."""
     reg = lake.read(cat.SILVER_REGISTRY)
@@ -101,7 +125,9 @@ def build(ctx: Context, run: Run) -> StepResult:
         pending = sorted(
             engine.to_arrow(bronze0.select("_batch_id").distinct())["_batch_id"].to_pylist()
         )
-    if not pending:
+    # Released readings re-judge their meters from the release on (not whole batches).
+    releases = pending_releases(lake)
+    if not pending and releases.num_rows == 0:
         res.message = "no new bronze batches"
         res.seconds = time.perf_counter() - t0
         return res
@@ -110,12 +136,9 @@ def build(ctx: Context, run: Run) -> StepResult:
     # a stored column skips row groups (bronze is clustered by it, `cluster_by`).
     b = bronze.mutate(_mid=bronze.meter_id.strip(), _ts=parse_timestamp_utc(bronze.timestamp))
     new = b.filter(b._batch_id.isin(pending))
-    firsts = engine.to_arrow(
-        new.filter(new._ts.notnull()).group_by(meter_id=new._mid).aggregate(first_ts=new._ts.min())
-    )
     pairs = neighbour_pairs(ctx, run)
     window = plan_silver_window(
-        dict(zip(firsts["meter_id"].to_pylist(), firsts["first_ts"].to_pylist(), strict=True)),
+        _firsts(new, releases, engine),
         dt.timedelta(hours=ctx.settings.lookback_hours),
         pairs,
         run.rebuild,
@@ -161,6 +184,8 @@ def build(ctx: Context, run: Run) -> StepResult:
         pending,
     )
     quarantine = engine.to_arrow(quarantine_rows(classified, run.run_id))
+    pending_ids = pa.array(pending, pa.string())
+    new_q = int(pc.sum(pc.is_in(quarantine["_batch_id"], pending_ids)).as_py() or 0)
     gap_arrow = engine.to_arrow(gap_rows)
     silver_pred, quarantine_pred, gaps_pred = _predicates(window, pending, run.rebuild)
     lake.replace_where(cat.SILVER_READINGS, silver.reader(), silver_pred)
@@ -168,12 +193,15 @@ def build(ctx: Context, run: Run) -> StepResult:
     lake.replace_where(cat.SILVER_GAPS, gap_arrow, gaps_pred)
     write_alerts(lake, _alerts(ctx, run, gap_arrow, classified))
     checkpoint(lake, STEP, pending, run.run_id, ctx.clock(), replace=run.rebuild)
+    applied = releases["_record_id"].to_pylist()
+    checkpoint(lake, RELEASE_STEP, applied, run.run_id, ctx.clock())
 
-    new_q = int(pc.sum(pc.is_in(quarantine["_batch_id"], pa.array(pending))).as_py() or 0)
     res.rows_in = silver.new + new_q
     res.rows_out = silver.rows
     res.rows_quarantined = quarantine.num_rows
     what = "all batches (rebuild)" if run.rebuild else f"{len(pending)} new batch(es)"
+    if applied:
+        what += f" + {len(applied)} released reading(s)"
     res.message = (
         f"{what}, {len(window.new_meters)} meter(s)"
         + (f" from {window.since:%Y-%m-%d %H:%M}" if window.since else "")
