@@ -24,6 +24,7 @@ from wattlake.logs import configure_logging
 from wattlake.quality.cli import metrics as metrics_cmd
 from wattlake.quality.cli import quality_app
 from wattlake.reports.cli import report_app
+from wattlake.stream.cli import stream_app
 
 app = typer.Typer(
     add_completion=False,
@@ -285,6 +286,7 @@ app.add_typer(registry_app, name="registry")
 app.add_typer(quarantine_app, name="quarantine")
 app.add_typer(quality_app, name="quality")
 app.add_typer(report_app, name="report")
+app.add_typer(stream_app, name="stream")
 app.command("metrics")(metrics_cmd)
 
 

@@ -33,7 +33,7 @@ PRODUCER_DEFAULTS: dict[str, Any] = {
 }
 
 
-class KafkaUnavailable(WattlakeError):
+class KafkaUnavailableError(WattlakeError):
     """The broker cannot be reached or refused an operation (one line for the CLI)."""
 
 
@@ -54,7 +54,7 @@ def producer_config(bootstrap: str, **extra: Any) -> dict[str, Any]:
 
 
 def admin_client(bootstrap: str, timeout_s: float = 15.0) -> Any:
-    """An `AdminClient` on a reachable broker; `KafkaUnavailable` when none answers within
+    """An `AdminClient` on a reachable broker; `KafkaUnavailableError` when none answers within
     `timeout_s` seconds."""
     from confluent_kafka import KafkaException
     from confluent_kafka.admin import AdminClient
@@ -63,7 +63,7 @@ def admin_client(bootstrap: str, timeout_s: float = 15.0) -> Any:
     try:
         admin.list_topics(timeout=timeout_s)
     except KafkaException as exc:
-        raise KafkaUnavailable(
+        raise KafkaUnavailableError(
             f"Kafka at {bootstrap} is not reachable ({_kafka_reason(exc)}); "
             "start one with scripts/kafka.sh start or set WATTLAKE_KAFKA_BOOTSTRAP"
         ) from None
@@ -78,7 +78,7 @@ def _kafka_reason(exc: BaseException) -> str:
 
 __all__ = [
     "PRODUCER_DEFAULTS",
-    "KafkaUnavailable",
+    "KafkaUnavailableError",
     "admin_client",
     "client_config",
     "producer_config",

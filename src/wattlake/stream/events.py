@@ -67,7 +67,8 @@ WEATHER_ALERT = "weather_alert"
 
 
 def _iso_text(v: Any) -> Any:
-    if not isinstance(v, str):
+    # JSON gives text; Python callers may pass an aware datetime. Numbers are refused.
+    if not isinstance(v, str | dt.datetime):
         raise ValueError("expected ISO 8601 text with a UTC offset")
     return v
 

@@ -1,13 +1,13 @@
 """wattlake's Kafka topics: names, keys, partitions, and idempotent creation.
 
-| topic | events | key | partitions |
-|---|---|---|---|
-| `energy-meters` | `meter_reading` | meter_id (a meter's events stay ordered in one partition) | `partitions` |
-| `energy-meters-dlq` | messages of `energy-meters` that failed validation, with the reason | the original key | `partitions` |
-| `spot-prices` | `spot_price` | zone | 1 |
-| `weather-alerts` | `weather_alert` | kind, latitude, longitude | 1 |
-| `dashboard-updates` | final 5-minute aggregates (stream runner) | household | `partitions` |
-| `anomalies` | anomaly alerts (stream runner) | meter_id | `partitions` |
+- `energy-meters`: `meter_reading` events, key meter_id (a meter's events stay ordered in
+  one partition), `partitions` partitions;
+- `energy-meters-dlq`: messages of `energy-meters` that failed validation, with the reason;
+  the original key; `partitions` partitions; kept 30 days;
+- `spot-prices`: `spot_price` events, key zone, 1 partition;
+- `weather-alerts`: `weather_alert` events, key `kind|latitude|longitude`, 1 partition;
+- `dashboard-updates`: final 5-minute aggregates (stream runner), key household;
+- `anomalies`: anomaly alerts (stream runner), key meter_id.
 
 `ensure_topics` creates the missing ones and leaves existing ones as they are (a topic with
 fewer partitions than asked is reported, not changed: adding partitions would move keys to
@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from wattlake.stream.clients import KafkaUnavailable, _kafka_reason, admin_client
+from wattlake.stream.clients import KafkaUnavailableError, _kafka_reason, admin_client
 from wattlake.stream.events import METER_READING, SPOT_PRICE, WEATHER_ALERT
 
 ENERGY_METERS = "energy-meters"
@@ -88,7 +88,7 @@ def ensure_topics(
     """Create the topics of `specs` (default `topic_specs()`) that do not exist yet.
 
     Idempotent: existing topics are reported as `exists`, never changed. A topic created
-    concurrently by another client counts as `exists`. `KafkaUnavailable` when the broker
+    concurrently by another client counts as `exists`. `KafkaUnavailableError` when the broker
     cannot be reached or refuses a creation.
     """
     from confluent_kafka import KafkaError, KafkaException
@@ -105,9 +105,7 @@ def ensure_topics(
             out[s.name] = TopicStatus(s.name, "exists", n, s.partitions)
         else:
             new.append(
-                NewTopic(
-                    s.name, num_partitions=s.partitions, replication_factor=1, config=s.config
-                )
+                NewTopic(s.name, num_partitions=s.partitions, replication_factor=1, config=s.config)
             )
     if new:
         futures = admin.create_topics(new, operation_timeout=timeout_s, request_timeout=timeout_s)
@@ -121,7 +119,7 @@ def ensure_topics(
                     meta = admin.list_topics(topic=name, timeout=timeout_s).topics[name]
                     out[name] = TopicStatus(name, "exists", len(meta.partitions), wanted)
                 else:
-                    raise KafkaUnavailable(
+                    raise KafkaUnavailableError(
                         f"creating topic {name}: {_kafka_reason(exc)}"
                     ) from None
     return [out[s.name] for s in specs]

@@ -1,0 +1,495 @@
+"""`wattlake stream simulate`: replay meter files (or freshly generated data) onto Kafka.
+
+Input: files or directories in any ingest layout (`lcl`, `meter-csv`, `readings-json`, gzip
+too), read with the ingest's own readers (`expand_paths`, `read_bytes`, `parse_file`).
+In a directory, `users.csv` (profiles), fault/perturbation label files and SQLite
+databases are skipped (and listed), and API bodies become the other topics: Open-Meteo
+responses (`open_meteo_*.json`) give weather alerts, Energy-Charts `/price` responses
+(`energy_charts_<zone>_*.json`) spot prices. Without paths, `wattlake generate`'s generator
+writes a data set (readings, users, and the demo's synthetic weather and price bodies)
+into a directory first, which is then replayed the same way.
+
+Pacing (the simulator's clock runs from the first reading's due time to the last's):
+`speedup` (simulated seconds per wall second; 1440 = one day per minute), `rate`
+(messages per second), or `fast` (as fast as the producer goes). Each event carries the
+simulated send time as `sim_clock` and the wall-clock time as `produced_at`.
+
+Perturbations and their labels: `wattlake.stream.replay`. The labels file (CSV,
+`replay.LABEL_COLUMNS`) lists every perturbed reading, every reading that is not a valid
+event as written in its file (`source_invalid`, with the consumer's reason), every reading
+stamped after the replay's start (`future`) and every line of a file that is not a row of
+its layout (`source_dead_letter`, sent as the raw line).
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import json
+import re
+import tempfile
+import time
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from wattlake.errors import InputError
+from wattlake.generate.faults import LABEL_COLUMNS as GENERATOR_LABEL_COLUMNS
+from wattlake.sources.files import (
+    LAYOUTS,
+    ParsedFile,
+    detect_format,
+    expand_paths,
+    header_of,
+    read_bytes,
+)
+from wattlake.stream import replay
+from wattlake.stream.clients import KafkaUnavailableError, producer_config
+from wattlake.stream.events import utc_text
+from wattlake.stream.topics import ENERGY_METERS, ensure_topics, topic_specs
+
+PACINGS = ("speedup", "rate", "fast")
+DEFAULT_SPEEDUP = 1440.0  # one simulated day per wall-clock minute
+SEND_CHUNK = 2000  # messages produced per step (produced_at is refreshed per step)
+_ZONE_IN_NAME = re.compile(r"energy_charts_(.+?)_\d{4}-\d\d-\d\d")
+
+
+@dataclass
+class Source:
+    """What a replay reads: reading files (parsed), weather and price tables, skipped files
+    with the reason."""
+
+    parsed: list[ParsedFile] = field(default_factory=list)
+    weather: list[pa.Table] = field(default_factory=list)
+    prices: list[pa.Table] = field(default_factory=list)
+    skipped: list[tuple[str, str]] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Pacing:
+    """`speedup` (simulated s per wall s), `rate` (messages per s) or `fast`."""
+
+    mode: str = "speedup"
+    value: float = DEFAULT_SPEEDUP
+
+    def __post_init__(self) -> None:
+        if self.mode not in PACINGS:
+            raise ValueError(f"pacing must be one of {PACINGS}, got {self.mode!r}")
+        if self.mode != "fast" and not self.value > 0:
+            raise ValueError(f"{self.mode} must be > 0, got {self.value}")
+
+
+@dataclass
+class Plan:
+    """Messages to send (sorted by `due_s`), their labels, and the replay's period."""
+
+    messages: pa.Table
+    labels: list[dict[str, object]]
+    start_s: int
+    end_s: int
+    readings: int  # reading rows in the source files
+    dead_lines: int  # source lines that are not a row of their layout
+    placed: dict[str, int]  # perturbations placed (a duplicate counts once)
+    requested: dict[str, int]
+
+    @property
+    def per_topic(self) -> dict[str, int]:
+        return dict(Counter(self.messages["topic"].to_pylist()))
+
+
+@dataclass
+class SendStats:
+    """What the producer did: messages acknowledged / failed per topic, wall seconds."""
+
+    delivered: dict[str, int]
+    failed: dict[str, int]
+    seconds: float
+    first_error: str | None = None
+
+    @property
+    def total(self) -> int:
+        return sum(self.delivered.values())
+
+    @property
+    def rate(self) -> float:
+        return self.total / self.seconds if self.seconds > 0 else 0.0
+
+
+@dataclass
+class SimulationReport:
+    plan: Plan
+    sent: SendStats
+    labels_file: Path | None
+    skipped: list[tuple[str, str]]
+    build_seconds: float
+    data_dir: Path | None = None
+
+
+# ---- input --------------------------------------------------------------------------------
+
+
+def _is_labels(data: bytes) -> bool:
+    head = tuple(h.lower() for h in header_of(data))
+    return head in (tuple(GENERATOR_LABEL_COLUMNS), tuple(replay.LABEL_COLUMNS))
+
+
+def classify(data: bytes, name: str, zone: str, fmt: str | None) -> tuple[str, Any]:
+    """What one file is for the replay: (`readings`, ParsedFile) | (`weather`, table) |
+    (`prices`, table) | (`skip`, reason). `InputError` for a file of no known layout."""
+    from wattlake.pipeline.ingest import parse_file
+    from wattlake.sources import smart_meter_etl as sme
+
+    if sme.is_sqlite(data):
+        return "skip", "a SQLite database (agreements), not readings"
+    if fmt is None and sme.looks_like_json(data):
+        try:
+            doc = json.loads(data)
+        except ValueError:
+            doc = None  # JSON lines: readings
+        if isinstance(doc, dict) and "hourly" in doc:
+            from wattlake.sources.open_meteo import parse_weather
+
+            return "weather", parse_weather(data)
+        if isinstance(doc, dict) and "unix_seconds" in doc:
+            from wattlake.sources.energy_charts import parse_prices
+
+            m = _ZONE_IN_NAME.search(Path(name).name)
+            return "prices", parse_prices(data, m.group(1) if m else zone)
+    if fmt is None:
+        found = detect_format(data)
+        if found in ("users", "lcl-households"):
+            return "skip", "user profiles, not readings"
+        if found is None and _is_labels(data):
+            return "skip", "a labels file"
+    parsed = parse_file(data, fmt, name)
+    if parsed.fmt not in (*replay.FORMAT_UNITS, "meter-csv", "readings-json"):
+        return "skip", f"{parsed.fmt} rows, not readings"
+    return "readings", parsed
+
+
+def load_source(paths: list[Path], zone: str, fmt: str | None = None) -> Source:
+    """Read and classify every file of `paths` (`classify`)."""
+    if fmt is not None and fmt not in (*LAYOUTS, "readings-json"):
+        raise InputError(f"unknown format '{fmt}' (known: lcl, meter-csv, readings-json)")
+    src = Source()
+    for p in expand_paths(paths):
+        kind, obj = classify(read_bytes(p), str(p), zone, fmt)
+        if kind == "readings":
+            src.parsed.append(obj)
+        elif kind == "weather":
+            src.weather.append(obj)
+        elif kind == "prices":
+            src.prices.append(obj)
+        else:
+            src.skipped.append((str(p), obj))
+    if not src.parsed:
+        raise InputError(f"no meter reading files in {', '.join(map(str, paths))}")
+    return src
+
+
+def generate_data(
+    out_dir: Path,
+    households: int,
+    days: int,
+    *,
+    seed: int,
+    fmt: str,
+    faults: bool,
+    start: dt.date,
+    zone: str,
+) -> Path:
+    """Write a generated data set to `out_dir` (`wattlake generate` + the demo's synthetic
+    weather and price bodies) and return it."""
+    from wattlake.generate import generate
+    from wattlake.generate.external import synthetic_bodies
+    from wattlake.pipeline.demo_external import demo_points
+
+    try:
+        gen = generate(out_dir, households, days, seed=seed, fmt=fmt, faults=faults, start=start)  # type: ignore[arg-type]
+    except ValueError as exc:
+        raise InputError(str(exc)) from None
+    assert gen.weather is not None
+    points = demo_points(gen.users_file)
+    for b in synthetic_bodies(
+        start, days, gen.weather.temperature_c, gen.weather.cloud, points, zone, seed
+    ):
+        (out_dir / b.filename).write_bytes(b.body)
+    return out_dir
+
+
+# ---- plan ---------------------------------------------------------------------------------
+
+
+def plan_replay(
+    src: Source,
+    perturbations: replay.Perturbations,
+    rules: replay.AlertRules,
+    now: dt.datetime,
+) -> Plan:
+    """Every message of the replay, sorted by send time, and the labels (module doc)."""
+    rows = replay.reading_rows(src.parsed)
+    typed = replay.typed_readings(rows)
+    scheduled, start_s, end_s = replay.schedule_readings(typed, now)
+    sent, labels = replay.perturb(scheduled, perturbations)
+    labels += replay.source_labels(sent.filter(pc.invert(pc.is_valid(sent["corrupt"]))))
+    produced_at = produced_at_text(now)
+    dead = _dead_lines(src.parsed)
+    for r in dead.to_pylist():
+        labels.append(
+            {
+                "perturbation": "source_dead_letter",
+                "topic": ENERGY_METERS,
+                "meter_id": "",
+                "ts": "",
+                "event_id": "",
+                "sim_clock": "",
+                "detail": f"{r['source_file']}:{r['line_number']}: {r['reason']}",
+            }
+        )
+    others: list[tuple[int, str, bytes | None, bytes]] = []
+    for prices in src.prices:
+        others += replay.price_messages(prices, start_s, end_s, now)
+    weather = pa.concat_tables(src.weather) if src.weather else None
+    if weather is not None:
+        alerts = replay.weather_alerts(weather, rules)
+        others += replay.weather_alert_messages(alerts, rules, start_s, end_s, now)
+    readings, reasons = replay.reading_messages(sent, produced_at)
+    for lb in labels:
+        if lb["perturbation"] == "malformed":
+            lb["detail"] = f"{lb['detail']}: {reasons[str(lb['event_id'])]}"
+    messages = replay.merge_messages(
+        [
+            readings,
+            replay.dead_line_messages(dead, scheduled, start_s),
+            replay.other_messages(others),
+        ]
+    )
+    placed = Counter(str(lb["perturbation"]) for lb in labels if lb["detail"] != "the re-send")
+    requested = {
+        "stuck": perturbations.stuck,
+        "zero": perturbations.zero,
+        "spike": perturbations.spikes,
+        "dropout": perturbations.dropouts,
+        "duplicate": perturbations.duplicates,
+        "out_of_order": perturbations.out_of_order,
+        "late": perturbations.late,
+        "malformed": perturbations.malformed,
+    }
+    runs = {"stuck": perturbations.stuck_readings, "zero": perturbations.zero_readings}
+    runs["dropout"] = perturbations.dropout_readings
+    placed_events = {k: placed.get(k, 0) // runs.get(k, 1) for k in requested}
+    placed_events |= {k: v for k, v in placed.items() if k not in requested}
+    return Plan(
+        messages=messages,
+        labels=labels,
+        start_s=start_s,
+        end_s=end_s,
+        readings=rows.num_rows,
+        dead_lines=dead.num_rows,
+        placed=placed_events,
+        requested=requested,
+    )
+
+
+def _dead_lines(parsed: list[ParsedFile]) -> pa.Table:
+    parts = [
+        pf.dead.append_column("source_file", pa.array([pf.source_file] * pf.dead.num_rows))
+        for pf in parsed
+        if pf.dead.num_rows
+    ]
+    if not parts:
+        return pa.table(
+            {
+                "line_number": pa.array([], pa.int64()),
+                "raw_text": pa.array([], pa.string()),
+                "reason": pa.array([], pa.string()),
+                "source_file": pa.array([], pa.string()),
+            }
+        )
+    return pa.concat_tables(parts)
+
+
+def targets(messages: pa.Table, start_s: int, pacing: Pacing) -> np.ndarray:
+    """Wall-clock send time of each message, in seconds after the replay starts."""
+    n = messages.num_rows
+    if pacing.mode == "fast":
+        return np.zeros(n)
+    if pacing.mode == "rate":
+        return np.arange(n, dtype=np.float64) / pacing.value
+    due = messages["due_s"].to_numpy(zero_copy_only=False)
+    return np.maximum(due - start_s, 0).astype(np.float64) / pacing.value
+
+
+def produced_at_text(t: dt.datetime | None = None) -> bytes:
+    """`produced_at` text: UTC with milliseconds (`2026-01-01T00:00:00.123Z`)."""
+    t = (t or dt.datetime.now(dt.UTC)).astimezone(dt.UTC)
+    return f"{t:%Y-%m-%dT%H:%M:%S}.{t.microsecond // 1000:03d}Z".encode()
+
+
+# ---- send ---------------------------------------------------------------------------------
+
+
+def send(
+    messages: pa.Table,
+    when: np.ndarray,
+    bootstrap: str,
+    *,
+    config: dict[str, Any] | None = None,
+    progress: Callable[[int], None] | None = None,
+    flush_timeout_s: float = 120.0,
+) -> SendStats:
+    """Produce `messages` at their wall-clock times `when` (seconds after the start); wait
+    until every message is acknowledged or failed. `config` overrides producer settings."""
+    from confluent_kafka import Producer
+
+    failed: Counter[str] = Counter()
+    first_error: list[str] = []
+
+    def on_error(err: Any, msg: Any) -> None:  # delivery.report.only.error: failures only
+        if err is not None:
+            failed[msg.topic()] += 1
+            if not first_error:
+                first_error.append(str(err.str() if hasattr(err, "str") else err))
+
+    conf = producer_config(bootstrap, **{"delivery.report.only.error": True, **(config or {})})
+    conf["on_delivery"] = on_error
+    producer = Producer(conf)
+    n = messages.num_rows
+    t0 = time.monotonic()
+    i = 0
+    while i < n:
+        now = time.monotonic() - t0
+        if when[i] > now:
+            producer.poll(min(when[i] - now, 0.05))
+            continue
+        j = min(int(np.searchsorted(when, now, side="right")), i + SEND_CHUNK)
+        j = max(j, i + 1)
+        chunk = messages.slice(i, j - i)
+        stamp = produced_at_text()
+        tail = b'"}'
+        for topic, key, head, complete in zip(
+            chunk["topic"].to_pylist(),
+            chunk["key"].to_pylist(),
+            chunk["head"].to_pylist(),
+            chunk["complete"].to_pylist(),
+            strict=True,
+        ):
+            value = head if complete else head + stamp + tail
+            while True:
+                try:
+                    producer.produce(topic, value, key)
+                    break
+                except BufferError:  # local queue full: let the broker catch up
+                    producer.poll(0.05)
+        producer.poll(0)
+        i = j
+        if progress is not None:
+            progress(i)
+    left = producer.flush(flush_timeout_s)
+    seconds = time.monotonic() - t0
+    if left:
+        raise KafkaUnavailableError(
+            f"{left} of {n} messages not acknowledged by Kafka at {bootstrap} "
+            f"after {flush_timeout_s:.0f} s"
+        )
+    sent = Counter(messages["topic"].to_pylist())
+    delivered = {t: sent[t] - failed.get(t, 0) for t in sent}
+    return SendStats(delivered, dict(failed), seconds, first_error[0] if first_error else None)
+
+
+def write_labels(path: Path, labels: list[dict[str, object]]) -> None:
+    """The labels as CSV (`replay.LABEL_COLUMNS`), sorted by perturbation, meter, ts."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    rows = sorted(labels, key=lambda r: (str(r["perturbation"]), str(r["meter_id"]), str(r["ts"])))
+    with path.open("w", newline="", encoding="utf-8") as f:
+        w = csv.DictWriter(f, fieldnames=list(replay.LABEL_COLUMNS), lineterminator="\n")
+        w.writeheader()
+        w.writerows(rows)
+
+
+def read_labels(path: Path) -> list[dict[str, str]]:
+    """The rows of a labels file written by `write_labels`."""
+    with path.open(newline="", encoding="utf-8") as f:
+        return list(csv.DictReader(f))
+
+
+def simulate(
+    bootstrap: str,
+    paths: list[Path] | None,
+    *,
+    zone: str,
+    fmt: str | None = None,
+    generate: dict[str, Any] | None = None,
+    data_dir: Path | None = None,
+    perturbations: replay.Perturbations | None = None,
+    rules: replay.AlertRules | None = None,
+    pacing: Pacing | None = None,
+    partitions: int = 4,
+    labels_file: Path | None = None,
+    now: dt.datetime | None = None,
+    progress: Callable[[str, int, int], None] | None = None,
+) -> SimulationReport:
+    """Replay `paths` (or data generated with `generate` = keyword arguments of
+    `generate_data`, into `data_dir` or a temporary directory) onto the topics (created
+    first when missing) of the broker at `bootstrap`."""
+    perturbations = perturbations or replay.Perturbations()
+    rules = rules or replay.AlertRules()
+    pacing = pacing or Pacing()
+    now = now or dt.datetime.now(dt.UTC)
+    t_build = time.perf_counter()
+    ensure_topics(bootstrap, topic_specs(partitions))
+    tmp: tempfile.TemporaryDirectory[str] | None = None
+    try:
+        if not paths:
+            if data_dir is None:
+                tmp = tempfile.TemporaryDirectory(prefix="wattlake-simulate-")
+                data_dir = Path(tmp.name)
+            data_dir.mkdir(parents=True, exist_ok=True)
+            generate_data(data_dir, zone=zone, **(generate or {}))
+            paths = [data_dir]
+        src = load_source(paths, zone, fmt)
+        plan = plan_replay(src, perturbations, rules, now)
+    finally:
+        if tmp is not None:
+            tmp.cleanup()
+            data_dir = None
+    if labels_file is not None:
+        write_labels(labels_file, plan.labels)
+    build_s = time.perf_counter() - t_build
+    when = targets(plan.messages, plan.start_s, pacing)
+    total = plan.messages.num_rows
+    stats = send(
+        plan.messages,
+        when,
+        bootstrap,
+        progress=(lambda k: progress("sending", k, total)) if progress else None,
+    )
+    return SimulationReport(plan, stats, labels_file, src.skipped, build_s, data_dir)
+
+
+def sim_time(epoch_s: int) -> str:
+    return utc_text(dt.datetime.fromtimestamp(epoch_s, dt.UTC))
+
+
+__all__ = [
+    "Pacing",
+    "Plan",
+    "SendStats",
+    "SimulationReport",
+    "Source",
+    "classify",
+    "generate_data",
+    "load_source",
+    "plan_replay",
+    "read_labels",
+    "send",
+    "simulate",
+    "targets",
+    "write_labels",
+]
