@@ -73,7 +73,7 @@ def topics_cmd(
         raise InputError(f"--partitions must be >= 1, got {partitions}")
     if list_only:
         for name, n in list_topics(s.kafka_bootstrap).items():
-            out.print(f"{name}\t{n}")
+            typer.echo(f"{name}\t{n}")
         return
     table = Table("topic", "status", "partitions", title=f"Kafka {s.kafka_bootstrap}")
     for st in ensure_topics(s.kafka_bootstrap, topic_specs(partitions)):
