@@ -24,8 +24,10 @@ stop_services() {
 }
 trap stop_services EXIT
 # A real Kafka broker (KRaft, jars from Maven Central) and Redis for the stream tests.
-eval "$(scripts/kafka.sh start)"
-eval "$(scripts/redis.sh start)"
+kafka_env="$(scripts/kafka.sh start)"   # a failed start stops the run here (set -e)
+redis_env="$(scripts/redis.sh start)"
+eval "$kafka_env"
+eval "$redis_env"
 export WATTLAKE_REQUIRE_KAFKA=1 WATTLAKE_REQUIRE_REDIS=1
 mkdir -p artifacts
 .venv/bin/ruff check src tests benchmarks
