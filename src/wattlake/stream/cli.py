@@ -150,7 +150,7 @@ def simulate_cmd(
     s = _settings(home, bootstrap)
     chosen = [m for m, on in (("speedup", speedup), ("rate", rate), ("fast", fast)) if on]
     if len(chosen) > 1:
-        raise InputError(f"give one of --speedup, --rate, --fast (got {', '.join(chosen)})")
+        raise InputError(f"give one of --speedup, --rate, --fast (got --{', --'.join(chosen)})")
     try:
         if rate is not None:
             pacing = sim.Pacing("rate", rate)
