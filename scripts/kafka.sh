@@ -46,14 +46,7 @@ ensure_cmd() {
 
 export_line() { echo "export WATTLAKE_KAFKA_BOOTSTRAP=127.0.0.1:$(cat "$DIR/port")"; }
 
-is_ours() {
-    # True when the pid file names a live JVM running this directory's broker (not a reused pid).
-    [ -f "$PIDFILE" ] || return 1
-    local pid
-    pid="$(cat "$PIDFILE")"
-    kill -0 "$pid" 2>/dev/null || return 1
-    tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -qF "kafka.Kafka $DIR/server.properties"
-}
+is_ours() { pid_runs "$PIDFILE" "kafka.Kafka $DIR/server.properties"; }
 
 new_cluster_id() {
     # Kafka's Uuid text form: 16 random bytes, URL-safe base64 without padding, not starting
@@ -145,23 +138,4 @@ stop() {
     fi
 }
 
-case "${1:-}" in
-    start) start ;;
-    stop) stop ;;
-    status)
-        if running; then
-            log "running on 127.0.0.1:$(cat "$DIR/port") (pid $(cat "$PIDFILE"), state: $DIR)"
-        else
-            log "not running (state: $DIR)"
-            exit 1
-        fi
-        ;;
-    env)
-        [ -f "$DIR/port" ] || { log "never started in $DIR"; exit 1; }
-        export_line
-        ;;
-    *)
-        echo "usage: $0 start|stop|status|env" >&2
-        exit 2
-        ;;
-esac
+service_cli kafka "${1:-}"

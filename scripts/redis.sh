@@ -37,14 +37,7 @@ install_redis() {
 
 export_line() { echo "export WATTLAKE_REDIS_URL=redis://127.0.0.1:$(cat "$DIR/port")/0"; }
 
-is_ours() {
-    # True when the pid file names a live redis-server (not a reused pid).
-    [ -f "$PIDFILE" ] || return 1
-    local pid
-    pid="$(cat "$PIDFILE")"
-    kill -0 "$pid" 2>/dev/null || return 1
-    tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -q "redis-server"
-}
+is_ours() { pid_runs "$PIDFILE" "redis-server 127.0.0.1:$(cat "$DIR/port" 2>/dev/null)"; }
 
 pong() { [ "$(redis-cli -h 127.0.0.1 -p "$1" ping 2>/dev/null)" = PONG ]; }
 
@@ -82,23 +75,4 @@ stop() {
     fi
 }
 
-case "${1:-}" in
-    start) start ;;
-    stop) stop ;;
-    status)
-        if running; then
-            log "running on 127.0.0.1:$(cat "$DIR/port") (pid $(cat "$PIDFILE"), state: $DIR)"
-        else
-            log "not running (state: $DIR)"
-            exit 1
-        fi
-        ;;
-    env)
-        [ -f "$DIR/port" ] || { log "never started in $DIR"; exit 1; }
-        export_line
-        ;;
-    *)
-        echo "usage: $0 start|stop|status|env" >&2
-        exit 2
-        ;;
-esac
+service_cli redis "${1:-}"

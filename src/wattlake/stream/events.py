@@ -57,6 +57,8 @@ from pydantic import (
     model_validator,
 )
 
+from wattlake.sources.smart_meter_etl import json_type
+
 SCHEMA_VERSION = 1
 SUPPORTED_VERSIONS = (1,)
 MAX_REASON_CHARS = 240
@@ -186,12 +188,12 @@ def decode(data: bytes | None, expected_type: str | None = None) -> Event | Inva
     except (ValueError, RecursionError) as exc:
         return Invalid(_one_line(f"not JSON: {exc}"))
     if not isinstance(doc, dict):
-        return Invalid(f"expected a JSON object, got {_json_type(doc)}")
+        return Invalid(f"expected a JSON object, got {json_type(doc)}")
     if "schema_version" not in doc:
         return Invalid("schema_version: missing")
     version = doc["schema_version"]
     if type(version) is not int:
-        return Invalid(f"schema_version: expected an integer, got {_json_type(version)}")
+        return Invalid(f"schema_version: expected an integer, got {json_type(version)}")
     if version not in SUPPORTED_VERSIONS:
         supported = ", ".join(map(str, SUPPORTED_VERSIONS))
         return Invalid(f"unsupported schema_version {version} (supported: {supported})")
@@ -209,20 +211,6 @@ def decode(data: bytes | None, expected_type: str | None = None) -> Event | Inva
         return Invalid(_one_line(_validation_reason(exc)))
     except (ValueError, TypeError, OverflowError) as exc:  # e.g. a year out of range
         return Invalid(_one_line(f"{type(exc).__name__}: {exc}"))
-
-
-def _json_type(v: Any) -> str:
-    if v is None:
-        return "null"
-    if isinstance(v, bool):
-        return "boolean"
-    if isinstance(v, int | float):
-        return "number"
-    if isinstance(v, str):
-        return "string"
-    if isinstance(v, list):
-        return "array"
-    return "object"
 
 
 # ---- encoding -------------------------------------------------------------------------
