@@ -282,3 +282,23 @@ def test_reading_heads_equal_the_pydantic_events() -> None:
             produced_at=NOW,
         )
         assert got == want
+
+
+@pytest.mark.parametrize(
+    ("column", "want"),
+    [
+        pytest.param(pa.array(["a", None, "a"]), ['"a"', "null", '"a"'], id="text_null"),
+        pytest.param(pa.chunked_array([], pa.string()), [], id="text_empty"),
+        pytest.param(
+            pa.array([dt.datetime(2024, 1, 1, tzinfo=UTC), None], pa.timestamp("us", tz="UTC")),
+            ['"2024-01-01T00:00:00Z"', "null"],
+            id="time_null",
+        ),
+        pytest.param(
+            pa.chunked_array([], pa.timestamp("us", tz="UTC")), [], id="time_empty_chunked"
+        ),
+    ],
+)
+def test_json_literals(column: Any, want: list[str]) -> None:
+    fn = json_times if pa.types.is_timestamp(column.type) else json_text
+    assert fn(column).to_pylist() == want

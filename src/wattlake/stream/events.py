@@ -246,12 +246,14 @@ def _lit(text: str) -> pa.Scalar:
     return pa.scalar(text, pa.large_string())
 
 
+def _one_chunk(values: pa.Array | pa.ChunkedArray) -> pa.Array:
+    return values.combine_chunks() if isinstance(values, pa.ChunkedArray) else values
+
+
 def json_text(values: pa.Array | pa.ChunkedArray) -> pa.Array:
     """JSON string literals (`"MAC001"`, escaped; null → `null`) of a string column, each
     distinct value encoded once."""
-    enc = pc.dictionary_encode(values)
-    if isinstance(enc, pa.ChunkedArray):
-        enc = enc.combine_chunks()
+    enc = pc.dictionary_encode(_one_chunk(values))
     words = pa.array([json.dumps(v) for v in enc.dictionary.to_pylist()], pa.large_string())
     out = words.take(enc.indices)
     return pc.fill_null(out, _lit("null"))
@@ -260,11 +262,13 @@ def json_text(values: pa.Array | pa.ChunkedArray) -> pa.Array:
 def json_times(times: pa.Array | pa.ChunkedArray) -> pa.Array:
     """JSON string literals `"2024-03-01T00:30:00Z"` of a UTC timestamp column (whole
     seconds; null → `null`)."""
-    text = pc.strftime(pc.cast(times, pa.timestamp("s", tz="UTC")), "%Y-%m-%dT%H:%M:%SZ")
-    quoted = pc.binary_join_element_wise(
+    enc = pc.dictionary_encode(pc.cast(_one_chunk(times), pa.timestamp("s", tz="UTC")))
+    # Meter data has few distinct times (one per interval): format each once.
+    text = pc.strftime(enc.dictionary, "%Y-%m-%dT%H:%M:%SZ")
+    words = pc.binary_join_element_wise(
         _lit('"'), pc.cast(text, pa.large_string()), _lit('"'), _lit("")
     )
-    return pc.fill_null(quoted, _lit("null"))
+    return pc.fill_null(words.take(enc.indices), _lit("null"))
 
 
 def reading_heads(

@@ -332,7 +332,8 @@ def perturb(t: pa.Table, p: Perturbations) -> tuple[pa.Table, list[dict[str, obj
         & ~np.isnan(value)
     )
     place = _Placer(meter_code, ok, rng)
-    value_json = t["value_json"].to_pylist()
+    changes_values = p.stuck or p.zero or p.spikes
+    value_json = t["value_json"].to_pylist() if changes_values else []
     due = t["due_s"].to_numpy(zero_copy_only=False).copy()
     interval_s = t["interval_minutes"].to_numpy(zero_copy_only=False).astype(np.int64) * 60
     kind: list[str | None] = [None] * n  # perturbation of each row
@@ -400,11 +401,13 @@ def perturb(t: pa.Table, p: Perturbations) -> tuple[pa.Table, list[dict[str, obj
         corrupt[j] = MALFORMED_KINDS[k % len(MALFORMED_KINDS)]
         kind[j], detail[j] = "malformed", corrupt[j]  # type: ignore[assignment]
 
-    out = t.set_column(
-        t.schema.get_field_index("value_json"),
-        "value_json",
-        pa.array(value_json, pa.large_string()),
-    )
+    out = t
+    if changes_values:
+        out = t.set_column(
+            t.schema.get_field_index("value_json"),
+            "value_json",
+            pa.array(value_json, pa.large_string()),
+        )
     ids = event_ids(out)
     out = out.set_column(out.schema.get_field_index("due_s"), "due_s", pa.array(due, pa.int64()))
     out = out.append_column("event_id", ids).append_column(
@@ -460,7 +463,7 @@ def source_labels(t: pa.Table) -> list[dict[str, object]]:
     sub = t.filter(bad)
     if sub.num_rows == 0:
         return out
-    heads = [h.encode() for h in _head_texts(sub)]
+    heads = [h.encode() for h in _head_texts(sub).to_pylist()]
     for r, head in zip(sub.to_pylist(), heads, strict=True):
         if not r["valid"]:
             res = decode(finish(head, b"1970-01-01T00:00:00Z"))
@@ -632,7 +635,7 @@ def reading_messages(t: pa.Table, produced_at: bytes) -> tuple[pa.Table, dict[st
     """Messages (`MESSAGE_SCHEMA`) of `perturb`'s readings: key = meter id, head ending at
     `produced_at`'s opening quote; malformed ones complete (`corrupt_message`). Also the
     consumer's reason for each malformed one, by event id."""
-    heads = pa.array([x.encode() for x in _head_texts(t)], pa.large_binary())
+    heads = pc.cast(_head_texts(t), pa.large_binary())
     complete = pc.is_valid(t["corrupt"])
     reasons: dict[str, str] = {}
     if pc.any(complete).as_py():
@@ -657,7 +660,7 @@ def reading_messages(t: pa.Table, produced_at: bytes) -> tuple[pa.Table, dict[st
     return table, reasons
 
 
-def _head_texts(t: pa.Table) -> list[str]:
+def _head_texts(t: pa.Table) -> pa.Array:
     sim = pa.array(t["due_s"].to_numpy(zero_copy_only=False) * 1_000_000, pa.int64()).cast(UTC_TS)
     return reading_heads(
         json_text(t["event_id"]),
@@ -666,7 +669,7 @@ def _head_texts(t: pa.Table) -> list[str]:
         t["value_json"],
         t["unit_json"],
         json_times(sim),
-    ).to_pylist()
+    )
 
 
 def dead_line_messages(dead: pa.Table, readings: pa.Table, start_s: int) -> pa.Table:
