@@ -162,6 +162,10 @@ def classify(data: bytes, name: str, zone: str, fmt: str | None) -> tuple[str, A
             m = _ZONE_IN_NAME.search(Path(name).name)
             return "prices", parse_prices(data, m.group(1) if m else zone)
     if fmt is None:
+        from wattlake.pipeline.ingest import _is_lcl_weather_file
+
+        if _is_lcl_weather_file(Path(name)):
+            return "skip", "LCL (Dark Sky) weather, not used for alerts"
         found = detect_format(data)
         if found in ("users", "lcl-households"):
             return "skip", "user profiles, not readings"
@@ -362,6 +366,38 @@ def send(
     producer = Producer(conf)
     n = messages.num_rows
     t0 = time.monotonic()
+    done = [0]  # messages handed to the producer so far
+    try:
+        _send_loop(producer, messages, when, t0, done, progress)
+    except KeyboardInterrupt:
+        left = producer.flush(10)
+        raise InputError(
+            f"interrupted after {done[0]:,} of {n:,} messages "
+            f"({left:,} of them not acknowledged); the rest were not sent"
+        ) from None
+    left = producer.flush(flush_timeout_s)
+    seconds = time.monotonic() - t0
+    if left:
+        raise KafkaUnavailableError(
+            f"{left} of {n} messages not acknowledged by Kafka at {bootstrap} "
+            f"after {flush_timeout_s:.0f} s"
+        )
+    sent = Counter(messages["topic"].to_pylist())
+    delivered = {t: sent[t] - failed.get(t, 0) for t in sent}
+    return SendStats(delivered, dict(failed), seconds, first_error[0] if first_error else None)
+
+
+def _send_loop(
+    producer: Any,
+    messages: pa.Table,
+    when: np.ndarray,
+    t0: float,
+    done: list[int],
+    progress: Callable[[int], None] | None,
+) -> None:
+    """Produce each message once the wall clock (seconds since `t0`) reaches `when`;
+    `done[0]` counts the messages produced."""
+    n = messages.num_rows
     i = 0
     while i < n:
         now = time.monotonic() - t0
@@ -388,19 +424,9 @@ def send(
                 except BufferError:  # local queue full: let the broker catch up
                     producer.poll(0.05)
         producer.poll(0)
-        i = j
+        i = done[0] = j
         if progress is not None:
             progress(i)
-    left = producer.flush(flush_timeout_s)
-    seconds = time.monotonic() - t0
-    if left:
-        raise KafkaUnavailableError(
-            f"{left} of {n} messages not acknowledged by Kafka at {bootstrap} "
-            f"after {flush_timeout_s:.0f} s"
-        )
-    sent = Counter(messages["topic"].to_pylist())
-    delivered = {t: sent[t] - failed.get(t, 0) for t in sent}
-    return SendStats(delivered, dict(failed), seconds, first_error[0] if first_error else None)
 
 
 def write_labels(path: Path, labels: list[dict[str, object]]) -> None:
