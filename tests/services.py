@@ -121,15 +121,24 @@ def port_open(address: str) -> bool:
 
 def high_watermarks(bootstrap: str, topic: str) -> dict[int, int]:
     """Partition → next offset to be written."""
-    from confluent_kafka import Consumer, TopicPartition
+    import time
+
+    from confluent_kafka import Consumer, KafkaException, TopicPartition
 
     c = Consumer({"bootstrap.servers": bootstrap, "group.id": "wattlake-tests-meta"})
     try:
         meta = c.list_topics(topic, timeout=15).topics[topic]
-        return {
-            p: c.get_watermark_offsets(TopicPartition(topic, p), timeout=15)[1]
-            for p in meta.partitions
-        }
+        out = {}
+        for p in meta.partitions:
+            for attempt in range(50):  # a loaded machine: leadership may still be moving
+                try:
+                    out[p] = c.get_watermark_offsets(TopicPartition(topic, p), timeout=15)[1]
+                    break
+                except KafkaException:
+                    if attempt == 49:
+                        raise
+                    time.sleep(0.2)
+        return out
     finally:
         c.close()
 

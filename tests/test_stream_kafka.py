@@ -259,10 +259,10 @@ def test_accelerated_time_and_fixed_rate(kafka: services.Service, tmp_path: Path
     # 2 simulated days at 86,400× take 2 s of wall time.
     r = sim.simulate(kafka.address, [f], zone="DE-LU", pacing=sim.Pacing("speedup", 86400.0))
     assert r.plan.end_s - r.plan.start_s == 2 * 86400
-    assert 1.9 <= r.sent.seconds <= 6.0, r.sent.seconds
+    assert 1.9 <= r.sent.seconds <= 20.0, r.sent.seconds  # never ahead of the clock
     # 194 messages at 100 msg/s take about 1.9 s.
     r = sim.simulate(kafka.address, [f], zone="DE-LU", pacing=sim.Pacing("rate", 100.0))
-    assert r.sent.total == 194 and 1.8 <= r.sent.seconds <= 6.0, r.sent.seconds
+    assert r.sent.total == 194 and 1.9 <= r.sent.seconds <= 20.0, r.sent.seconds
 
 
 def wl(*args: str) -> subprocess.CompletedProcess[str]:

@@ -122,7 +122,37 @@ def ensure_topics(
                     raise KafkaUnavailableError(
                         f"creating topic {name}: {_kafka_reason(exc)}"
                     ) from None
+    created = [name for name, st in out.items() if st.status == "created"]
+    if created:
+        wait_for_leaders(admin, created, timeout_s)
     return [out[s.name] for s in specs]
+
+
+def wait_for_leaders(admin: object, names: list[str], timeout_s: float = 30.0) -> None:
+    """Return once every partition of `names` has a leader (a topic just created may not
+    have one yet; producing to it or reading its offsets would fail with "not leader");
+    `KafkaUnavailableError` after `timeout_s` seconds."""
+    import time
+
+    deadline = time.monotonic() + timeout_s
+    pending = list(names)
+    while pending:
+        meta = admin.list_topics(timeout=timeout_s).topics  # type: ignore[attr-defined]
+        pending = [
+            n
+            for n in pending
+            if n not in meta
+            or meta[n].error is not None
+            or not meta[n].partitions
+            or any(p.leader < 0 or p.error is not None for p in meta[n].partitions.values())
+        ]
+        if not pending:
+            return
+        if time.monotonic() > deadline:
+            raise KafkaUnavailableError(
+                f"topics without a partition leader after {timeout_s:.0f} s: {', '.join(pending)}"
+            )
+        time.sleep(0.1)
 
 
 __all__ = [
@@ -138,4 +168,5 @@ __all__ = [
     "ensure_topics",
     "list_topics",
     "topic_specs",
+    "wait_for_leaders",
 ]
