@@ -66,10 +66,10 @@ def build_bronze(households: int, days: int, seed: int, out: Path) -> tuple[int,
     one ingest of all the files lands them: by meter id (`BRONZE_READINGS.cluster_by`), ties
     in `_batch_id` and line order, in the lake's row groups (DuckDB sorts, spilling to disk).
     """
-    from wattlake.lake.tables import BRONZE_READINGS, CLUSTERED_ROW_GROUP_ROWS
-
     from wattlake.generate import generate
-    from wattlake.pipeline.ingest import batch_id_for
+    from wattlake.lake.catalog import BRONZE_READINGS
+    from wattlake.lake.delta import CLUSTERED_ROW_GROUP_ROWS
+    from wattlake.landing import batch_id_for
     from wattlake.sources.files import parse_lines
 
     t0 = time.perf_counter()

@@ -98,6 +98,28 @@ def pg_db(pg_server: str) -> Iterator[str]:
         yield url
 
 
+@pytest.fixture(scope="session")
+def kafka(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    """A real Kafka broker (`services.Service`; `.address` is the bootstrap)."""
+    import services
+
+    svc = services.kafka_service(tmp_path_factory.mktemp("kafka-run"))
+    yield svc
+    if svc.started_here:
+        svc.stop()
+
+
+@pytest.fixture(scope="session")
+def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    """A real Redis server (`services.Service`; `.address` is the URL)."""
+    import services
+
+    svc = services.redis_service(tmp_path_factory.mktemp("redis-run"))
+    yield svc
+    if svc.started_here:
+        svc.stop()
+
+
 REALDATA_APIS = Path(__file__).resolve().parents[2] / "shared" / "realdata" / "apis"
 
 

@@ -20,12 +20,13 @@ LAYERS: list[tuple[str, ...]] = [
     ("errors", "config", "logs", "duck", "geo", "lake", "runlog"),
     # 1: pure domain code — parsers, Ibis rules, the market, PV physics, the generator
     ("sources", "transforms", "market", "pv", "generate", "reports"),
-    # 2: engines and the read/write edges — engines, SQL, quality, observability, warehouse
-    ("engine", "query", "quality", "observability", "warehouse"),
+    # 2: engines and the read/write edges — engines, SQL, quality, observability, warehouse,
+    #    the stream's event contract, replay planning and Kafka clients
+    ("engine", "query", "quality", "observability", "warehouse", "stream"),
     # 3: the runtime context
     ("context",),
-    # 4: landing and the pipeline steps
-    ("landing", "pipeline", "reports.run"),
+    # 4: landing and the pipeline steps; the stream simulator reads files like ingest
+    ("landing", "pipeline", "reports.run", "stream.inputs", "stream.simulate"),
     # 5: the command line
     ("cli",),
 ]

@@ -61,3 +61,40 @@ stop_pidfile() {
     fi
     rm -f "$file"
 }
+
+pid_runs() {
+    # pid_runs FILE PATTERN: true when FILE names a live process whose command line contains
+    # PATTERN (so a pid reused by another program after a crash is not taken for ours).
+    local file="$1" pattern="$2" pid
+    [ -f "$file" ] || return 1
+    pid="$(cat "$file")"
+    kill -0 "$pid" 2>/dev/null || return 1
+    tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -qF -- "$pattern"
+}
+
+service_cli() {
+    # service_cli NAME ACTION: the start|stop|status|env commands of a service script that
+    # defines the functions start, stop, running and export_line and the variables DIR
+    # (service_dir) and PIDFILE; the port is in $DIR/port.
+    local name="$1" action="${2:-}"
+    case "$action" in
+        start) start ;;
+        stop) stop ;;
+        status)
+            if running; then
+                echo "$name.sh: running on 127.0.0.1:$(cat "$DIR/port") (pid $(cat "$PIDFILE"), state: $DIR)" >&2
+            else
+                echo "$name.sh: not running (state: $DIR)" >&2
+                return 1
+            fi
+            ;;
+        env)
+            [ -f "$DIR/port" ] || { echo "$name.sh: never started in $DIR" >&2; return 1; }
+            export_line
+            ;;
+        *)
+            echo "usage: $name.sh start|stop|status|env" >&2
+            return 2
+            ;;
+    esac
+}

@@ -62,6 +62,10 @@ class Settings(BaseSettings):
     retry_backoff_s: tuple[float, ...] = (1.0, 5.0)
     # Warehouse target: None → `<home>/warehouse.duckdb`; or a `postgresql://` URL.
     warehouse: str | None = None
+    # Kafka bootstrap servers of the stream (`scripts/kafka.sh start` prints one) and the
+    # Redis URL for the latest stream state (None: no Redis).
+    kafka_bootstrap: str = "127.0.0.1:19092"
+    redis_url: str | None = None
 
     @classmethod
     def settings_customise_sources(

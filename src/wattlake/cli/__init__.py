@@ -1,7 +1,8 @@
 """The `wattlake` command line. Bad input: one line on stderr, non-zero exit, no traceback.
 
 The commands live by theme in `data` (generate, ingest, run, demo), `query` (sql, tables),
-`ops` (registry, quarantine, vee), `quality` (quality report, metrics) and `reports`; each is
+`ops` (registry, quarantine, vee), `quality` (quality report, metrics), `reports` and `stream`;
+each is
 a thin shell that builds the runtime context and calls the pipeline.
 """
 
@@ -13,7 +14,7 @@ import sys
 import typer
 from pydantic import ValidationError
 
-from wattlake.cli import data, ops, quality, query, reports  # noqa: F401  (registers commands)
+from wattlake.cli import data, ops, quality, query, reports, stream  # noqa: F401  (registers commands)
 from wattlake.cli.common import app, err
 from wattlake.errors import WattlakeError
 

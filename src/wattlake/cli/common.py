@@ -12,7 +12,7 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from wattlake.config import load_settings
+from wattlake.config import Settings, load_settings
 from wattlake.context import Context, build_context
 from wattlake.errors import InputError
 from wattlake.logs import configure_logging
@@ -59,13 +59,18 @@ def check_engine(engine: str | None) -> None:
         raise InputError(f"unknown engine '{engine}' (known: {', '.join(ENGINES)})")
 
 
-@contextmanager
-def open_context(home: Path | None, **overrides: Any) -> Iterator[Context]:
-    """The command's runtime context: settings from flags, environment and the home's
-    `wattlake.toml`; logs under `<home>/logs` (created only once a command runs)."""
+def settings_for(home: Path | None, **overrides: Any) -> Settings:
+    """The command's settings: flags, then environment, then the home's `wattlake.toml`;
+    logs go to `<home>/logs` (created with the first line)."""
     settings = load_settings(home=home or _root["home"], **overrides)
     configure_logging(settings.home / "logs", settings.log_level, settings.log_stderr)
-    with build_context(settings) as ctx:
+    return settings
+
+
+@contextmanager
+def open_context(home: Path | None, **overrides: Any) -> Iterator[Context]:
+    """The command's runtime context (`settings_for`), closed when the command ends."""
+    with build_context(settings_for(home, **overrides)) as ctx:
         yield ctx
 
 

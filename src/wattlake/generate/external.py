@@ -31,6 +31,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 from collections.abc import Iterable
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
@@ -205,7 +206,74 @@ def split_by_resolution(prices: pd.Series) -> list[pd.Series]:
     return [p for p in parts if len(p)]
 
 
+@dataclass(frozen=True)
+class SyntheticBody:
+    """One synthetic API response: `kind` `weather` (Open-Meteo, at `latitude`/`longitude`)
+    or `prices` (Energy-Charts, for `zone`), covering the UTC days `first`..`last`; the file
+    name the demo writes it under."""
+
+    kind: str
+    filename: str
+    body: bytes
+    first: dt.date
+    last: dt.date
+    latitude: float | None = None
+    longitude: float | None = None
+    zone: str | None = None
+
+
+def synthetic_bodies(
+    start: dt.date,
+    days: int,
+    temperature_c: np.ndarray,
+    clear_fraction: np.ndarray,
+    points: list[tuple[float, float]],
+    zone: str,
+    seed: int,
+) -> list[SyntheticBody]:
+    """The offline demo's weather and price responses for a generated period (module doc):
+    one Open-Meteo body per grid point in `points` (with one extra day: the last hour's
+    radiation is labelled 00:00 of the next day), then the Energy-Charts bodies for `zone`.
+
+    Args:
+        temperature_c / clear_fraction: the generator's daily city weather, shape (days,).
+        seed: the generation's seed; the draws are independent of the generator's streams.
+    """
+    rng = np.random.default_rng([seed, 4])
+    temp = np.append(temperature_c, temperature_c[-1])
+    clear = np.append(clear_fraction, clear_fraction[-1])
+    last = start + dt.timedelta(days=days)
+    out = []
+    for lat, lon in points:
+        hourly = hourly_weather(lat, lon, start, days + 1, temp, clear, rng)
+        out.append(
+            SyntheticBody(
+                "weather",
+                f"open_meteo_{lat:.2f}_{lon:.2f}.json",
+                open_meteo_body(lat, lon, hourly),
+                start,
+                last,
+                latitude=lat,
+                longitude=lon,
+            )
+        )
+    for part in split_by_resolution(price_series(start, days, clear_fraction, rng)):
+        first, final = part.index[0].date(), part.index[-1].date()
+        out.append(
+            SyntheticBody(
+                "prices",
+                f"energy_charts_{zone}_{first}_{final}.json",
+                energy_charts_body(part),
+                first,
+                final,
+                zone=zone,
+            )
+        )
+    return out
+
+
 __all__ = [
+    "SyntheticBody",
     "cloud_cover_pct",
     "energy_charts_body",
     "grid_points",
@@ -213,4 +281,5 @@ __all__ = [
     "open_meteo_body",
     "price_series",
     "split_by_resolution",
+    "synthetic_bodies",
 ]

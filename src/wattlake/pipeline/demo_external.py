@@ -22,19 +22,11 @@ import datetime as dt
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 
 from wattlake.context import Context
 from wattlake.generate.api import GenerationResult
-from wattlake.generate.external import (
-    energy_charts_body,
-    grid_points,
-    hourly_weather,
-    open_meteo_body,
-    price_series,
-    split_by_resolution,
-)
+from wattlake.generate.external import grid_points, synthetic_bodies
 from wattlake.pipeline.external import (
     ExternalOutcome,
     ingest_prices,
@@ -88,36 +80,29 @@ def synthetic_external(
     assert weather is not None
     points = demo_points(gen.users_file)
     out_dir.mkdir(parents=True, exist_ok=True)
-    rng = np.random.default_rng([seed, 4])  # independent of the generator's streams
-    # One extra day: the last hour's radiation is labelled 00:00 of the next day.
-    temp = np.append(weather.temperature_c, weather.temperature_c[-1])
-    clear = np.append(weather.cloud, weather.cloud[-1])
-    last = start + dt.timedelta(days=days)
+    bodies = synthetic_bodies(
+        start, days, weather.temperature_c, weather.cloud, points, ctx.settings.price_zone, seed
+    )
     result = DemoExternal("synthetic", points)
-    for lat, lon in points:
-        hourly = hourly_weather(lat, lon, start, days + 1, temp, clear, rng)
-        body = open_meteo_body(lat, lon, hourly)
-        (out_dir / f"open_meteo_{lat:.2f}_{lon:.2f}.json").write_bytes(body)
-        result.outcomes.append(
-            ingest_weather(
+    for b in bodies:
+        (out_dir / b.filename).write_bytes(b.body)
+        if b.kind == "weather":
+            assert b.latitude is not None and b.longitude is not None
+            outcome = ingest_weather(
                 ctx,
-                lat,
-                lon,
-                start,
-                last,
+                b.latitude,
+                b.longitude,
+                b.first,
+                b.last,
                 kind="archive",
                 base_url=SYNTHETIC_BASE_URL,
-                body=body,
+                body=b.body,
             )
-        )
-    zone = ctx.settings.price_zone
-    for part in split_by_resolution(price_series(start, days, weather.cloud, rng)):
-        body = energy_charts_body(part)
-        first, final = part.index[0].date(), part.index[-1].date()
-        (out_dir / f"energy_charts_{zone}_{first}_{final}.json").write_bytes(body)
-        result.outcomes.append(
-            ingest_prices(ctx, zone, first, final, base_url=SYNTHETIC_BASE_URL, body=body)
-        )
+        else:
+            outcome = ingest_prices(
+                ctx, str(b.zone), b.first, b.last, base_url=SYNTHETIC_BASE_URL, body=b.body
+            )
+        result.outcomes.append(outcome)
     return result
 
 

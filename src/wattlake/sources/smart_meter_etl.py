@@ -96,12 +96,13 @@ def _dumps(value: Any) -> str:
     return json.dumps(value, ensure_ascii=False)
 
 
-def _json_type(v: Any) -> str:
+def json_type(v: Any) -> str:
+    """The JSON type name of a parsed value (`_Num` is a number kept as its text)."""
     if v is None:
         return "null"
     if isinstance(v, bool):
         return "boolean"
-    if isinstance(v, _Num):
+    if isinstance(v, _Num | int | float):
         return "number"
     if isinstance(v, str):
         return "string"
@@ -119,7 +120,7 @@ def looks_like_json(data: bytes) -> bool:
 def reading_fields(rec: Any) -> tuple[str, str, str | None, str] | str:
     """`(meter_id, timestamp, value, unit)` as raw text, or the reason the record is bad."""
     if not isinstance(rec, dict):
-        return f"record is a JSON {_json_type(rec)}, not an object"
+        return f"record is a JSON {json_type(rec)}, not an object"
     missing = [f for f in READING_FIELDS if f not in rec]
     if missing:
         return "missing field" + ("s " if len(missing) > 1 else " ") + ", ".join(missing)
@@ -130,17 +131,17 @@ def reading_fields(rec: Any) -> tuple[str, str, str | None, str] | str:
     elif isinstance(mp, str) and not isinstance(mp, _Num):
         mp_text = mp.strip()
     else:
-        return f"meterpoint_id must be a string or an integer, got {_json_type(mp)}"
+        return f"meterpoint_id must be a string or an integer, got {json_type(mp)}"
     if not mp_text:
         return "empty meterpoint_id"
     if not isinstance(ts, str) or isinstance(ts, _Num):
-        return f"interval_start must be a string, got {_json_type(ts)}"
+        return f"interval_start must be a string, got {json_type(ts)}"
     if value is not None and not isinstance(value, _Num):
-        return f"consumption_delta must be a number or null, got {_json_type(value)}"
+        return f"consumption_delta must be a number or null, got {json_type(value)}"
     if unit is None:
         unit = DEFAULT_UNIT
     if not isinstance(unit, str) or isinstance(unit, _Num):
-        return f"unit must be a string, got {_json_type(unit)}"
+        return f"unit must be a string, got {json_type(unit)}"
     return mp_text, ts.strip(), None if value is None else str(value), unit.strip()
 
 
