@@ -74,15 +74,25 @@ def pg_db(pg_server: str) -> Iterator[str]:
         yield url
 
 
-REALDATA_APIS = Path(__file__).resolve().parents[2] / "shared" / "realdata" / "apis"
+TESTS_DIR = Path(__file__).resolve().parent
+# Recorded real data (API responses, LCL side files), kept in the repository so a fresh clone
+# runs every test; each file's origin and licence are in tests/data/realdata/README.md.
+REALDATA = TESTS_DIR / "data" / "realdata"
+
+
+def realdata(relpath: str) -> Path:
+    """Path of a recorded real file, `relpath` relative to tests/data/realdata (e.g.
+    `lcl/uk_bank_holidays.csv`); raises when missing: a test never skips for missing data,
+    the data is part of the repository."""
+    path = REALDATA / relpath
+    if not path.is_file():
+        raise FileNotFoundError(f"test data {path} is missing (see tests/data/realdata/README.md)")
+    return path
 
 
 def realdata_api(name: str) -> bytes:
-    """A recorded API response from `shared/realdata/apis` (skip the test when absent)."""
-    path = REALDATA_APIS / name
-    if not path.is_file():
-        pytest.skip(f"{path} not present")
-    return path.read_bytes()
+    """The bytes of a recorded API response in `tests/data/realdata/apis`."""
+    return realdata(f"apis/{name}").read_bytes()
 
 
 @pytest.fixture(scope="module")

@@ -17,13 +17,13 @@ import duckdb
 import pytest
 
 import pg
+from conftest import realdata_api
 from wattlake.config import Settings, load_settings
 from wattlake.pipeline.external import ingest_prices, ingest_weather
 from wattlake.pipeline.ingest import ingest_files
 from wattlake.pipeline.run import run_pipeline
 from wattlake.warehouse.loader import load_warehouse, warehouse_path
 
-APIS = Path(__file__).resolve().parents[2] / "shared" / "realdata" / "apis"
 USERS_HEADER = (
     "user_id,meter_id,pv_meter_id,user_type,panel_kwp,panel_tilt_deg,panel_azimuth_deg,"
     "latitude,longitude,tariff,acorn_group,effective_date"
@@ -184,8 +184,8 @@ def test_weather_and_price_dimensions_and_fact_keys(
     target: tuple[Settings, Query], tmp_path: Path
 ) -> None:
     s, q = target
-    weather_body = (APIS / "open_meteo_forecast_hourly.json").read_bytes()
-    price_body = (APIS / "energy_charts_price_DE-LU.json").read_bytes()
+    weather_body = realdata_api("open_meteo_forecast_hourly.json")
+    price_body = realdata_api("energy_charts_price_DE-LU.json")
     w = ingest_weather(
         s, 50.0, 10.0, dt.date(2026, 3, 2), dt.date(2026, 3, 4), kind="forecast", body=weather_body
     )
