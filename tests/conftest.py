@@ -1,8 +1,10 @@
 """Shared fixtures. Spark tests need PySpark + Java; CI sets WATTLAKE_REQUIRE_SPARK=1 so a
-missing Spark fails instead of skipping."""
+missing Spark fails instead of skipping. scripts/test.sh also sets WATTLAKE_NO_SKIP=1: any
+skip then fails (tests/no_skip.py)."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 from collections.abc import Iterator
@@ -11,11 +13,14 @@ from typing import Any
 
 import pytest
 
+from no_skip import pytest_make_collect_report, pytest_runtest_makereport
 from wattlake.config import Settings, load_settings
 from wattlake.engine import DuckDBEngine, Engine
 from wattlake.logs import configure_logging
 
 _exit_status = 0
+# The hooks of tests/no_skip.py, registered by being names of this conftest.
+__all__ = ["pytest_make_collect_report", "pytest_runtest_makereport"]
 
 
 @pytest.fixture
@@ -47,22 +52,18 @@ def spark() -> Engine:
 
 @pytest.fixture(scope="session")
 def pg_server() -> Iterator[str]:
-    """URL of a database on a running PostgreSQL (env, or started by scripts/postgres.sh)."""
+    """URL of a database on a running PostgreSQL: `$WATTLAKE_TEST_PG_URL`, or a private server
+    started for this session (`pg.private_server`) and stopped after it."""
     import pg
 
     pg.psycopg_module()
-    url = os.environ.get("WATTLAKE_TEST_PG_URL")
-    started = False
-    if not url:
-        started = not pg.running()
-        url = pg.start_server()
-    try:
-        pg.query(url, "SELECT 1")
-    except Exception as exc:
-        pg._unavailable(f"cannot connect to {url}: {exc}")
-    yield url
-    if started:
-        pg.stop_server()
+    with contextlib.ExitStack() as stack:
+        url = os.environ.get("WATTLAKE_TEST_PG_URL") or stack.enter_context(pg.private_server())
+        try:
+            pg.query(url, "SELECT 1")
+        except Exception as exc:
+            pg._unavailable(f"cannot connect to {url}: {exc}")
+        yield url
 
 
 @pytest.fixture
