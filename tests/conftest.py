@@ -1,8 +1,10 @@
 """Shared fixtures. Spark tests need PySpark + Java; CI sets WATTLAKE_REQUIRE_SPARK=1 so a
-missing Spark fails instead of skipping."""
+missing Spark fails instead of skipping. scripts/test.sh also sets WATTLAKE_NO_SKIP=1: any
+skip then fails (tests/no_skip.py)."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 from collections.abc import Callable, Iterator
@@ -12,6 +14,7 @@ from typing import Any, TypeVar
 import duckdb
 import pytest
 
+from no_skip import pytest_make_collect_report, pytest_runtest_makereport
 from wattlake.config import Settings, load_settings
 from wattlake.context import Context, build_context
 from wattlake.engine import DuckDBEngine, Engine
@@ -21,6 +24,8 @@ from wattlake.query import open_catalog
 
 _exit_status = 0
 T = TypeVar("T")
+# The hooks of tests/no_skip.py, registered by being names of this conftest.
+__all__ = ["pytest_make_collect_report", "pytest_runtest_makereport"]
 
 
 @pytest.fixture
@@ -71,22 +76,18 @@ def spark() -> Engine:
 
 @pytest.fixture(scope="session")
 def pg_server() -> Iterator[str]:
-    """URL of a database on a running PostgreSQL (env, or started by scripts/postgres.sh)."""
+    """URL of a database on a running PostgreSQL: `$WATTLAKE_TEST_PG_URL`, or a private server
+    started for this session (`pg.private_server`) and stopped after it."""
     import pg
 
     pg.psycopg_module()
-    url = os.environ.get("WATTLAKE_TEST_PG_URL")
-    started = False
-    if not url:
-        started = not pg.running()
-        url = pg.start_server()
-    try:
-        pg.query(url, "SELECT 1")
-    except Exception as exc:
-        pg._unavailable(f"cannot connect to {url}: {exc}")
-    yield url
-    if started:
-        pg.stop_server()
+    with contextlib.ExitStack() as stack:
+        url = os.environ.get("WATTLAKE_TEST_PG_URL") or stack.enter_context(pg.private_server())
+        try:
+            pg.query(url, "SELECT 1")
+        except Exception as exc:
+            pg._unavailable(f"cannot connect to {url}: {exc}")
+        yield url
 
 
 @pytest.fixture
@@ -120,15 +121,25 @@ def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
         svc.stop()
 
 
-REALDATA_APIS = Path(__file__).resolve().parents[2] / "shared" / "realdata" / "apis"
+TESTS_DIR = Path(__file__).resolve().parent
+# Recorded real data (API responses, LCL side files), kept in the repository so a fresh clone
+# runs every test; each file's origin and licence are in tests/data/realdata/README.md.
+REALDATA = TESTS_DIR / "data" / "realdata"
+
+
+def realdata(relpath: str) -> Path:
+    """Path of a recorded real file, `relpath` relative to tests/data/realdata (e.g.
+    `lcl/uk_bank_holidays.csv`); raises when missing: a test never skips for missing data,
+    the data is part of the repository."""
+    path = REALDATA / relpath
+    if not path.is_file():
+        raise FileNotFoundError(f"test data {path} is missing (see tests/data/realdata/README.md)")
+    return path
 
 
 def realdata_api(name: str) -> bytes:
-    """A recorded API response from `shared/realdata/apis` (skip the test when absent)."""
-    path = REALDATA_APIS / name
-    if not path.is_file():
-        pytest.skip(f"{path} not present")
-    return path.read_bytes()
+    """The bytes of a recorded API response in `tests/data/realdata/apis`."""
+    return realdata(f"apis/{name}").read_bytes()
 
 
 @pytest.fixture(scope="module")

@@ -1,14 +1,16 @@
-"""A real PostgreSQL server for tests: `$WATTLAKE_TEST_PG_URL`, or `scripts/postgres.sh`.
-
-`server_url()` returns the URL of a database we may create other databases from; it starts
-the throwaway cluster when no URL is given. Without PostgreSQL (and no way to install it) the
-tests are skipped, unless `WATTLAKE_REQUIRE_PG=1`, which turns that into a failure.
+"""A real PostgreSQL server for tests: `$WATTLAKE_TEST_PG_URL` (scripts/test.sh starts one per
+run), or one `private_server()` starts with `scripts/postgres.sh` in a fresh run directory of
+its own and stops afterwards (never a server another run may be using). Without PostgreSQL
+(and no way to install it) the tests are skipped, unless `WATTLAKE_REQUIRE_PG=1` or
+`WATTLAKE_NO_SKIP=1`, which turn that into a failure.
 """
 
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
+import tempfile
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -35,15 +37,27 @@ def psycopg_module() -> Any:
     return psycopg
 
 
-def running() -> bool:
-    """True when the cluster of `scripts/postgres.sh` accepts connections."""
-    return subprocess.run([str(SCRIPT), "status"], capture_output=True).returncode == 0
+def _script(command: str, run_dir: Path) -> subprocess.CompletedProcess[str]:
+    """`scripts/postgres.sh COMMAND` with its state in `run_dir`/postgres."""
+    env = {**os.environ, "WATTLAKE_RUN_DIR": str(run_dir)}
+    return subprocess.run(
+        [str(SCRIPT), command], capture_output=True, text=True, timeout=900, env=env
+    )
 
 
-def start_server() -> str:
-    """Run `scripts/postgres.sh start` (installs PostgreSQL when missing); the URL."""
+def new_run_dir() -> Path:
+    """A fresh private run directory under /tmp, searchable by the postgres OS user (the
+    server runs as that user when we are root; pytest's own tmp dirs are not searchable)."""
+    run_dir = Path(tempfile.mkdtemp(prefix="wattlake-pg-", dir="/tmp"))
+    run_dir.chmod(0o711)
+    return run_dir
+
+
+def start_server(run_dir: Path) -> str:
+    """Run `scripts/postgres.sh start` in `run_dir` (installs PostgreSQL when missing); the
+    URL."""
     try:
-        proc = subprocess.run([str(SCRIPT), "start"], capture_output=True, text=True, timeout=900)
+        proc = _script("start", run_dir)
     except (OSError, subprocess.TimeoutExpired) as exc:
         _unavailable(f"{SCRIPT.name} start: {exc}")
     if proc.returncode != 0:
@@ -52,8 +66,25 @@ def start_server() -> str:
     return proc.stdout.strip().splitlines()[-1]
 
 
-def stop_server() -> None:
-    subprocess.run([str(SCRIPT), "stop"], capture_output=True)
+def stop_server(run_dir: Path) -> None:
+    """Stop the server of `run_dir` (only that one)."""
+    _script("stop", run_dir)
+
+
+def running(run_dir: Path) -> bool:
+    """True when the server of `run_dir` accepts connections."""
+    return _script("status", run_dir).returncode == 0
+
+
+@contextmanager
+def private_server() -> Iterator[str]:
+    """A server of our own in a fresh run directory: its URL; stopped and removed after."""
+    run_dir = new_run_dir()
+    try:
+        yield start_server(run_dir)
+    finally:
+        stop_server(run_dir)
+        shutil.rmtree(run_dir, ignore_errors=True)
 
 
 def with_database(url: str, dbname: str) -> str:

@@ -19,7 +19,7 @@ import pyarrow.compute as pc
 import pytest
 from pvlib.location import Location
 
-from conftest import sql_of, with_ctx
+from conftest import realdata, realdata_api, sql_of, with_ctx
 from wattlake.config import Settings, load_settings
 from wattlake.engine import DuckDBEngine, Engine
 from wattlake.generate import generate
@@ -37,8 +37,6 @@ from wattlake.pipeline.steps.gold import pending_external
 from wattlake.pv import modelled_production_for_users
 from wattlake.query import run_sql
 from wattlake.sources.http import HttpClient
-
-APIS = Path(__file__).resolve().parents[2] / "shared" / "realdata" / "apis"
 
 
 def rows(home: Path, sql: str) -> list[tuple[Any, ...]]:
@@ -262,9 +260,7 @@ def test_new_weather_recomputes_its_dates_and_drops_extreme_hours_from_peaks(
 
 def test_recorded_energy_charts_prices_on_readings(tmp_path: Path) -> None:
     """The real DE-LU response (incl. 445.08 EUR/MWh at 2024-12-11 16:00 UTC) on readings."""
-    body_path = APIS / "energy_charts_price_DE-LU.json"
-    if not body_path.is_file():
-        pytest.skip(f"{body_path} not present")
+    body_path = realdata("apis/energy_charts_price_DE-LU.json")
     gen = generate(tmp_path / "in", 3, 3, seed=2, start=dt.date(2024, 12, 10))
     s = load_settings(home=tmp_path / "home")
     with_ctx(s, ingest_files, [gen.users_file, *gen.files])
@@ -427,14 +423,12 @@ def test_online_demo_fetches_through_the_client(tmp_path: Path) -> None:
         "/price": "energy_charts_price_DE-LU.json",
         "/seriescalc": "pvgis_seriescalc_pv_10kWp.json",
     }
-    if not all((APIS / b).is_file() for b in bodies.values()):
-        pytest.skip("recorded API responses not present")
     seen: list[httpx.Request] = []
 
     def handler(request: httpx.Request) -> httpx.Response:
         seen.append(request)
         name = next(b for suffix, b in bodies.items() if request.url.path.endswith(suffix))
-        return httpx.Response(200, content=(APIS / name).read_bytes())
+        return httpx.Response(200, content=realdata_api(name))
 
     client = HttpClient(transport=httpx.MockTransport(handler))
     s = load_settings(home=tmp_path / "home")

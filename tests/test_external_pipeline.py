@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, date, datetime
-from pathlib import Path
 
 import httpx
 import pyarrow.compute as pc
 import pytest
 
-from conftest import with_ctx
+from conftest import realdata_api, with_ctx
 from wattlake.config import Settings
 from wattlake.lake import catalog as cat
 from wattlake.lake.catalog import (
@@ -23,10 +22,6 @@ from wattlake.lake.delta import Lake
 from wattlake.pipeline.external import ingest_prices, ingest_pv, ingest_weather
 from wattlake.sources.http import HttpClient
 
-APIS = Path(__file__).resolve().parents[2] / "shared" / "realdata" / "apis"
-pytestmark = pytest.mark.skipif(
-    not APIS.is_dir(), reason=f"recorded API responses not present ({APIS})"
-)
 BODIES = {
     "/price": "energy_charts_price_DE-LU.json",
     "/v1/forecast": "open_meteo_forecast_hourly.json",
@@ -47,7 +42,7 @@ def serve(overrides: dict[str, list[httpx.Response]] | None = None):  # type: ig
             return queues[path].pop(0)
         for suffix, name in BODIES.items():
             if path.endswith(suffix):
-                return httpx.Response(200, content=(APIS / name).read_bytes())
+                return httpx.Response(200, content=realdata_api(name))
         return httpx.Response(404)
 
     return httpx.MockTransport(handler), seen
@@ -82,7 +77,7 @@ def test_prices_end_to_end_and_idempotent(settings: Settings) -> None:
     assert spike["source"] == "energy-charts" and spike["_batch_id"] == out.batch_id
     bronze = lake.read(BRONZE_API_RESPONSES).to_pylist()
     assert len(bronze) == 1
-    assert bronze[0]["body"] == (APIS / BODIES["/price"]).read_text()
+    assert bronze[0]["body"] == realdata_api(BODIES["/price"]).decode()
     assert bronze[0]["url"].startswith("http://ec.test/price?bzn=DE-LU")
 
     again = with_ctx(
@@ -102,7 +97,7 @@ def test_prices_end_to_end_and_idempotent(settings: Settings) -> None:
 
 
 def test_newer_prices_replace_older_values(settings: Settings) -> None:
-    doc = json.loads((APIS / BODIES["/price"]).read_bytes())
+    doc = json.loads(realdata_api(BODIES["/price"]))
     doc["price"] = [p + 1 for p in doc["price"]]
     transport, _ = serve({"/price": [httpx.Response(200, json=doc)]})
     c = client_for(transport)

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import write
+from conftest import realdata, write
 from test_cli import wl
 from wattlake.errors import InputError
 from wattlake.lake.catalog import USER_PROFILE_COLUMNS
@@ -16,14 +16,7 @@ from wattlake.pipeline import formats
 from wattlake.sources.files import detect_format, parse_lines
 from wattlake.sources.lcl_users import LCL_PROFILE_EFFECTIVE_DATE, households_as_profiles
 
-HOUSEHOLDS = (
-    Path(__file__).resolve().parents[2]
-    / "shared"
-    / "realdata"
-    / "lcl"
-    / ("informations_households.csv")
-)
-pytestmark = pytest.mark.skipif(not HOUSEHOLDS.is_file(), reason=f"{HOUSEHOLDS} not present")
+HOUSEHOLDS = realdata("lcl/informations_households.csv")
 
 
 def _real() -> list[dict[str, str]]:

@@ -1,5 +1,6 @@
-"""The real LCL Dark Sky weather file → bronze.api_responses and silver.weather, through the
-CLI (detected by its header); idempotent; a broken file is one error line."""
+"""The real LCL Dark Sky weather file (a three-week excerpt) → bronze.api_responses and
+silver.weather, through the CLI (detected by its header); idempotent; a broken file is one
+error line."""
 
 from __future__ import annotations
 
@@ -9,15 +10,13 @@ from pathlib import Path
 
 import pytest
 
-from conftest import write
+from conftest import realdata, write
 from test_cli import wl
 from wattlake.lake import catalog as cat
 from wattlake.lake.delta import Lake
 from wattlake.sources.lcl import LONDON_LAT, LONDON_LON
 
-WEATHER = Path(__file__).resolve().parents[2] / "shared" / "realdata" / "lcl"
-WEATHER = WEATHER / "weather_hourly_darksky.csv"
-pytestmark = pytest.mark.skipif(not WEATHER.is_file(), reason=f"{WEATHER} not present")
+WEATHER = realdata("lcl/weather_hourly_darksky.csv")
 
 
 def test_real_darksky_file_lands_in_silver_weather(tmp_path: Path) -> None:
@@ -31,7 +30,7 @@ def test_real_darksky_file_lands_in_silver_weather(tmp_path: Path) -> None:
     silver = lake.read(cat.SILVER_WEATHER).sort_by("ts").to_pylist()
     # One row per hour of the file (Dark Sky times are UTC), at central London.
     by_ts = {dt.datetime.fromisoformat(r["time"]).replace(tzinfo=dt.UTC): r for r in real}
-    assert len(silver) == len(by_ts) > 20_000
+    assert len(silver) == len(by_ts) == 504  # three whole weeks, 24 rows a day
     for row in silver[:: len(silver) // 50]:
         src = by_ts[row["ts"]]
         assert (row["latitude"], row["longitude"]) == (LONDON_LAT, LONDON_LON)

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, date, datetime
-from pathlib import Path
 
 import httpx
 import pytest
 
+from conftest import realdata
 from wattlake.errors import InputError
 from wattlake.sources.energy_charts import (
     get_prices,
@@ -20,11 +20,7 @@ from wattlake.sources.energy_charts import (
 )
 from wattlake.sources.http import HttpClient, ResponseError
 
-REALDATA = Path(__file__).resolve().parents[2] / "shared" / "realdata"
-RECORDED = REALDATA / "apis" / "energy_charts_price_DE-LU.json"
-needs_realdata = pytest.mark.skipif(
-    not RECORDED.is_file(), reason=f"recorded API responses not present ({REALDATA})"
-)
+RECORDED = realdata("apis/energy_charts_price_DE-LU.json")
 
 T0 = 1733785200  # 2024-12-09 23:00 UTC
 
@@ -41,7 +37,6 @@ def body(**over: object) -> bytes:
     return json.dumps(doc).encode()
 
 
-@needs_realdata
 def test_recorded_response_parses() -> None:
     t = parse_prices(read_prices(RECORDED), "DE-LU")
     assert t.num_rows == 48

@@ -9,6 +9,7 @@ from pathlib import Path
 import pyarrow.compute as pc
 import pytest
 
+from conftest import realdata
 from wattlake.errors import InputError
 from wattlake.sources.lcl import (
     parse_bank_holidays,
@@ -20,11 +21,6 @@ from wattlake.sources.lcl import (
 )
 from wattlake.sources.open_meteo import WEATHER_SCHEMA
 
-LCL = Path(__file__).resolve().parents[2] / "shared" / "realdata" / "lcl"
-needs_realdata = pytest.mark.skipif(
-    not (LCL / "informations_households.csv").is_file(),
-    reason=f"real LCL side files not present ({LCL})",
-)
 HH = "LCLid,stdorToU,Acorn,Acorn_grouped,file\n"
 WX = (
     "visibility,windBearing,temperature,time,dewPoint,pressure,apparentTemperature,windSpeed,"
@@ -32,9 +28,8 @@ WX = (
 )
 
 
-@needs_realdata
 def test_real_households() -> None:
-    t = read_households(LCL / "informations_households.csv")
+    t = read_households(realdata("lcl/informations_households.csv"))
     assert t.num_rows == 5566
     assert pc.count_distinct(t["user_id"]).as_py() == 5566
     counts = dict(
@@ -52,10 +47,9 @@ def test_real_households() -> None:
     assert t["acorn"].null_count > 0  # "ACORN-" means unknown
 
 
-@needs_realdata
 def test_real_weather() -> None:
-    t = read_lcl_weather(LCL / "weather_hourly_darksky.csv")
-    assert t.num_rows == 21165
+    t = read_lcl_weather(realdata("lcl/weather_hourly_darksky.csv"))
+    assert t.num_rows == 504  # the excerpt: three whole weeks (see the data README)
     assert t.schema.names[: len(WEATHER_SCHEMA)] == WEATHER_SCHEMA.names
     assert pc.count_distinct(t["ts"]).as_py() == t.num_rows
     first = t.slice(0, 1).to_pylist()[0]
@@ -63,14 +57,13 @@ def test_real_weather() -> None:
     assert first["summary"] == "Clear"  # the stray CR in the quoted field is gone
     lo, hi = pc.min_max(t["temperature_c"]).values()
     assert -15 < lo.as_py() < 0 < 25 < hi.as_py() < 40  # London, °C
-    assert t["pressure_hpa"].null_count == 13  # "NULL" in the file
+    assert t["pressure_hpa"].null_count == 1  # "NULL" in the file (2013-08-01 00:00)
     assert t["ghi_w_m2"].null_count == t.num_rows
 
 
-@needs_realdata
 def test_real_bank_holidays_are_corrected() -> None:
-    t = read_bank_holidays(LCL / "uk_bank_holidays.csv")
-    assert t.num_rows == 25
+    t = read_bank_holidays(realdata("lcl/uk_bank_holidays.csv"))
+    assert t.num_rows == 17  # the excerpt: 2012 and 2013
     rows = {r["name"]: r for r in t.to_pylist() if r["date"].year == 2012}
     jubilee = rows["Queens Diamond Jubilee (extra bank holiday)"]
     assert (jubilee["date_raw"], jubilee["date"]) == (date(2012, 5, 6), date(2012, 6, 5))

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, date, datetime
-from pathlib import Path
 
 import httpx
 import pytest
 
+from conftest import realdata
 from wattlake.errors import InputError
 from wattlake.sources.http import HttpClient, ResponseError
 from wattlake.sources.open_meteo import (
@@ -19,11 +19,7 @@ from wattlake.sources.open_meteo import (
     weather_request,
 )
 
-REALDATA = Path(__file__).resolve().parents[2] / "shared" / "realdata"
-RECORDED = REALDATA / "apis" / "open_meteo_forecast_hourly.json"
-needs_realdata = pytest.mark.skipif(
-    not RECORDED.is_file(), reason=f"recorded API responses not present ({REALDATA})"
-)
+RECORDED = realdata("apis/open_meteo_forecast_hourly.json")
 
 UNITS = {
     "time": "iso8601",
@@ -60,7 +56,6 @@ def body(hourly: dict | None = None, units: dict | None = None, **top: object) -
     return json.dumps(doc).encode()
 
 
-@needs_realdata
 def test_recorded_forecast_parses() -> None:
     t = parse_weather(read_weather(RECORDED))
     assert t.num_rows == 72

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime
-from pathlib import Path
 
 import pytest
 
+from conftest import realdata
 from wattlake.errors import InputError
 from wattlake.sources.http import ResponseError
 from wattlake.sources.pvgis import (
@@ -19,13 +19,8 @@ from wattlake.sources.pvgis import (
     read_pvgis,
 )
 
-REALDATA = Path(__file__).resolve().parents[2] / "shared" / "realdata" / "apis"
-JSON_FILE = REALDATA / "pvgis_seriescalc_pv_10kWp.json"
-CSV_FILE = REALDATA / "pvgis_seriescalc_components.csv"
-needs_realdata = pytest.mark.skipif(
-    not JSON_FILE.is_file() or not CSV_FILE.is_file(),
-    reason=f"recorded API responses not present ({REALDATA})",
-)
+JSON_FILE = realdata("apis/pvgis_seriescalc_pv_10kWp.json")
+CSV_FILE = realdata("apis/pvgis_seriescalc_components.csv")
 
 CSV = (
     "Latitude (decimal degrees):\t45.000\nLongitude (decimal degrees):\t8.000\n"
@@ -36,7 +31,6 @@ CSV = (
 )
 
 
-@needs_realdata
 def test_recorded_json_parses() -> None:
     t = parse_pvgis_json(read_pvgis(JSON_FILE))
     assert t.num_rows == 10
@@ -53,7 +47,6 @@ def test_recorded_json_parses() -> None:
     assert max(t["p_w"].to_pylist()) <= 10_000  # 10 kWp system
 
 
-@needs_realdata
 def test_recorded_csv_parses() -> None:
     t = parse_pvgis_csv(read_pvgis(CSV_FILE))
     rows = t.to_pylist()

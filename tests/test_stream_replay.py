@@ -11,7 +11,7 @@ import numpy as np
 import pyarrow as pa
 import pytest
 
-from wattlake.pipeline.ingest import parse_file
+from wattlake.pipeline import formats
 from wattlake.sources.energy_charts import PRICE_SCHEMA
 from wattlake.sources.open_meteo import WEATHER_SCHEMA
 from wattlake.stream import outgoing, perturb, replay
@@ -23,7 +23,8 @@ STAMP = b"2026-01-01T00:00:00.000Z"
 
 
 def plan_of(text: str, name: str = "f.csv", now: dt.datetime = NOW) -> tuple[pa.Table, int, int]:
-    parsed = parse_file(text.encode(), None, name)
+    data = text.encode()
+    parsed = formats.parse(data, formats.resolve(data, None, name), name)
     typed = replay.typed_readings(replay.reading_rows([parsed]))
     return replay.schedule_readings(typed, now)
 

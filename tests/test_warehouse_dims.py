@@ -17,7 +17,7 @@ import duckdb
 import pytest
 
 import pg
-from conftest import with_ctx
+from conftest import realdata_api, with_ctx
 from wattlake.config import Settings, load_settings
 from wattlake.pipeline.external import ingest_prices, ingest_weather
 from wattlake.pipeline.ingest import ingest_files
@@ -25,7 +25,6 @@ from wattlake.pipeline.run import run_pipeline
 from wattlake.pipeline.steps.warehouse import load_warehouse
 from wattlake.warehouse.targets import warehouse_path
 
-APIS = Path(__file__).resolve().parents[2] / "shared" / "realdata" / "apis"
 USERS_HEADER = (
     "user_id,meter_id,pv_meter_id,user_type,panel_kwp,panel_tilt_deg,panel_azimuth_deg,"
     "latitude,longitude,tariff,acorn_group,effective_date"
@@ -190,8 +189,8 @@ def test_weather_and_price_dimensions_and_fact_keys(
     target: tuple[Settings, Query], tmp_path: Path
 ) -> None:
     s, q = target
-    weather_body = (APIS / "open_meteo_forecast_hourly.json").read_bytes()
-    price_body = (APIS / "energy_charts_price_DE-LU.json").read_bytes()
+    weather_body = realdata_api("open_meteo_forecast_hourly.json")
+    price_body = realdata_api("energy_charts_price_DE-LU.json")
     w = with_ctx(
         s,
         ingest_weather,
