@@ -132,7 +132,13 @@ def test_demo_small(tmp_path: Path) -> None:
     home = tmp_path / "home"
     r = wl("demo", "--households", "6", "--days", "2", home=home)
     assert r.returncode == 0, r.stderr
-    for text in ("demo summary", "quality grades", "top peak hours", "quarantined rows"):
+    for text in (
+        "demo summary",
+        "every line landed, a re-send, or a dead letter",
+        "+ quarantined",
+        "quality grades",
+        "top peak hours",
+    ):
         assert text in r.stdout
     log = (home / "logs" / "wattlake.jsonl").read_text().splitlines()
     events = [json.loads(line) for line in log]

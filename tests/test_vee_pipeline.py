@@ -212,7 +212,7 @@ def test_vee_evaluate_reports_both_methods(tmp_path: Path) -> None:
     s = load_settings(home=tmp_path / "h")
     with_ctx(s, ingest_files, gen.files)
     with_ctx(s, run_pipeline)
-    rows = evaluate(s, (1, 8), every=50)
+    rows = with_ctx(s, evaluate, (1, 8), every=50)
     assert [(r["gap_readings"], r["method"]) for r in rows] == [
         (1, "like_day"),
         (1, "linear"),
@@ -231,7 +231,7 @@ def test_vee_evaluate_needs_silver(tmp_path: Path) -> None:
     from wattlake.pipeline.evaluate import evaluate
 
     with pytest.raises(InputError, match="silver is empty"):
-        evaluate(load_settings(home=tmp_path / "empty"))
+        with_ctx(load_settings(home=tmp_path / "empty"), evaluate)
 
 
 def test_rebuild_reaches_gold_and_warehouse(tmp_path: Path) -> None:

@@ -23,6 +23,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
@@ -113,17 +114,27 @@ def check_format(data: bytes, fmt: str | None, name: str) -> str:
 def _decode_lines(data: bytes) -> tuple[list[str], dict[int, str]]:
     """Split into text lines; lines that are not UTF-8 are returned separately (index→repr)."""
     bad: dict[int, str] = {}
-    try:
-        lines = data.decode("utf-8").split("\n")
-    except UnicodeDecodeError:
-        lines = []
-        for i, raw in enumerate(data.split(b"\n")):
-            try:
-                lines.append(raw.decode("utf-8"))
-            except UnicodeDecodeError:
-                bad[i] = raw.decode("utf-8", errors="backslashreplace")
-                lines.append("")
+    lines = []
+    for i, raw in enumerate(data.split(b"\n")):
+        try:
+            lines.append(raw.decode("utf-8"))
+        except UnicodeDecodeError:
+            bad[i] = raw.decode("utf-8", errors="backslashreplace")
+            lines.append("")
     return lines, bad
+
+
+def split_lines(data: bytes) -> tuple[pa.Array, dict[int, str]]:
+    """The text lines of `data` as an Arrow string array (no Python object per line) and the
+    lines that are not UTF-8 (index → repr, their entry in the array is empty)."""
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        lines, bad = _decode_lines(data)
+        return pa.array(lines, pa.string()), bad
+    typ = pa.string() if len(data) < 2**31 - 1 else pa.large_string()
+    whole = pa.array([text], pa.large_string())
+    return pc.split_pattern(whole, "\n").flatten().cast(typ), {}
 
 
 def parse_lines(data: bytes, fmt: str, name: str) -> ParsedFile:
@@ -133,12 +144,16 @@ def parse_lines(data: bytes, fmt: str, name: str) -> ParsedFile:
         raise InputError(f"{name}: the {fmt} layout is not parsed line by line")
     fields = BRONZE_FIELDS[fmt]
     n_fields = len(LAYOUTS[fmt])
-    lines, bad_utf8 = _decode_lines(data)
-    body = lines[1:]
-    if body and body[-1].strip() == "":
-        body = body[:-1]  # the final newline
-    body = [s[:-1] if s.endswith("\r") else s for s in body]
+    lines, bad_utf8 = split_lines(data)
+    arr = lines.slice(1)
+    if len(arr) and not arr[len(arr) - 1].as_py().strip():
+        arr = arr.slice(0, len(arr) - 1)  # the final newline
+    arr = pc.replace_substring_regex(arr, r"\r$", "")
     first_line = 2  # the header is line 1
+
+    def body(i: int) -> str:
+        """The text of data line `i` (0 = the line after the header)."""
+        return str(arr[i].as_py())
 
     dead_ln: list[int] = []
     dead_raw: list[str] = []
@@ -149,8 +164,7 @@ def parse_lines(data: bytes, fmt: str, name: str) -> ParsedFile:
         dead_raw.append(raw)
         dead_reason.append(reason)
 
-    arr = pa.array(body, pa.string())
-    line_no = pa.array(range(first_line, first_line + len(body)), pa.int64())
+    line_no = pa.array(np.arange(first_line, first_line + len(arr), dtype=np.int64))
     quoted = pc.match_substring(arr, '"')
     parts = pc.split_pattern(arr, ",")
     counts = pc.list_value_length(parts)
@@ -160,20 +174,20 @@ def parse_lines(data: bytes, fmt: str, name: str) -> ParsedFile:
     extra_rows: list[list[str]] = []
     extra_ln: list[int] = []
     for i in pc.indices_nonzero(quoted).to_pylist():
-        rec = next(csv.reader([body[i]]), [])
+        rec = next(csv.reader([body(i)]), [])
         if len(rec) == n_fields:
             extra_rows.append(rec)
             extra_ln.append(i + first_line)
         else:
-            dead(i + first_line, body[i], f"expected {n_fields} fields, got {len(rec)}")
+            dead(i + first_line, body(i), f"expected {n_fields} fields, got {len(rec)}")
     for i in pc.indices_nonzero(pc.and_(pc.invert(simple_ok), pc.invert(quoted))).to_pylist():
         idx = i + 1  # index into `lines`
         if idx in bad_utf8:
             dead(i + first_line, bad_utf8[idx], "not valid UTF-8")
-        elif body[i].strip() == "":
-            dead(i + first_line, body[i], "empty line")
+        elif body(i).strip() == "":
+            dead(i + first_line, body(i), "empty line")
         else:
-            dead(i + first_line, body[i], f"expected {n_fields} fields, got {counts[i].as_py()}")
+            dead(i + first_line, body(i), f"expected {n_fields} fields, got {counts[i].as_py()}")
 
     good = parts.filter(simple_ok)
     cols = {f: pc.utf8_trim_whitespace(pc.list_element(good, j)) for j, f in enumerate(fields)}
@@ -191,7 +205,7 @@ def parse_lines(data: bytes, fmt: str, name: str) -> ParsedFile:
     key = "user_id" if fmt == "users" else "meter_id"
     no_key = pc.equal(pc.utf8_length(table[key]), 0)
     for ln in table["_row_number"].filter(no_key).to_pylist():
-        dead(ln, body[ln - first_line], f"empty {key}")
+        dead(ln, body(ln - first_line), f"empty {key}")
     table = table.filter(pc.invert(no_key))
     if fmt == "users":
         table = _check_user_types(table, body, first_line, dead)
@@ -215,12 +229,15 @@ def parse_lines(data: bytes, fmt: str, name: str) -> ParsedFile:
         checksum=hashlib.sha256(data).hexdigest(),
         rows=table,
         dead=dead_tbl,
-        lines=len(body),
+        lines=len(arr),
     )
 
 
 def _check_user_types(
-    table: pa.Table, body: list[str], first_line: int, dead: Callable[[int, str, str], None]
+    table: pa.Table,
+    body: Callable[[int], str],
+    first_line: int,
+    dead: Callable[[int, str, str], None],
 ) -> pa.Table:
     """Profile rows whose numbers or date do not parse are dead letters (reason names the field).
 
@@ -243,7 +260,7 @@ def _check_user_types(
         ok_arr = pa.array(ok)
         bad = pc.and_(keep, pc.invert(ok_arr))
         for ln in table["_row_number"].filter(bad).to_pylist():
-            dead(ln, body[ln - first_line], f"{col} is not a valid {target}")
+            dead(ln, body(ln - first_line), f"{col} is not a valid {target}")
         keep = pc.and_(keep, ok_arr)
     return table.filter(keep)
 
