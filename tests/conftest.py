@@ -46,6 +46,54 @@ def spark() -> Engine:
 
 
 @pytest.fixture(scope="session")
+def spark_master() -> Iterator[str]:
+    """URL of the 2-worker Spark standalone cluster (scripts/spark-cluster.sh)."""
+    import services
+
+    with services.service(
+        "spark-cluster.sh", ("WATTLAKE_SPARK_MASTER",), "WATTLAKE_REQUIRE_SPARK", "Spark cluster"
+    ) as env:
+        yield env["WATTLAKE_SPARK_MASTER"]
+
+
+@pytest.fixture(scope="session")
+def s3_env() -> Iterator[dict[str, str]]:
+    """Endpoint, bucket and credentials of the local S3 server (scripts/s3.sh)."""
+    import services
+
+    with services.service(
+        "s3.sh", services.S3_VARIABLES, "WATTLAKE_REQUIRE_S3", "S3 server"
+    ) as env:
+        yield env
+
+
+@pytest.fixture(scope="session")
+def delta_spark(
+    spark_master: str, s3_env: dict[str, str], tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Any]:
+    """The Delta-enabled SparkSession on the cluster (services.DeltaSpark)."""
+    import services
+
+    yield services.start_delta_spark(spark_master, s3_env, tmp_path_factory.mktemp("events"))
+    services.stop_delta_spark()
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    # The Delta-enabled Spark must be this process's first Spark (see tests/services.py).
+    import services
+
+    items.sort(key=lambda item: not services.uses_delta_spark(item))
+
+
+def pytest_runtest_teardown(item: pytest.Item, nextitem: pytest.Item | None) -> None:
+    # After the last test of the cluster session, free it for the local `spark` fixture.
+    import services
+
+    if services.uses_delta_spark(item) and not services.uses_delta_spark(nextitem):
+        services.stop_delta_spark()
+
+
+@pytest.fixture(scope="session")
 def pg_server() -> Iterator[str]:
     """URL of a database on a running PostgreSQL (env, or started by scripts/postgres.sh)."""
     import pg
