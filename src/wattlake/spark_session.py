@@ -32,8 +32,10 @@ from wattlake.lake.storage import LakeLocation
 DELTA_EXTENSION = "io.delta.sql.DeltaSparkSessionExtension"
 DELTA_CATALOG = "org.apache.spark.sql.delta.catalog.DeltaCatalog"
 LOOPBACK = "127.0.0.1"
-# The AWS SDK (>= 2.30) in the jars adds CRC checksums to every upload by default; S3-compatible
-# servers may reject them, and AWS S3 accepts uploads without. Only when required, then.
+# hadoop-aws 3.4.1 was built and tested with AWS SDK 2.24.6, which sent no checksums unless an
+# API required them; the SDK in the jars (2.40, see spark-pom.xml) adds CRC checksums to every
+# upload by default, which some S3-compatible stores reject (moto accepts both). Keep 2.24's
+# behaviour: checksums only when required.
 AWS_SDK_JAVA_OPTIONS = (
     "-Daws.requestChecksumCalculation=WHEN_REQUIRED -Daws.responseChecksumValidation=WHEN_REQUIRED"
 )
