@@ -36,15 +36,19 @@ def lake(s3_env: dict[str, str]) -> LakeLocation:
     return parse_lake_uri(f"s3://{bucket}/wl-tests/{uuid.uuid4().hex[:12]}", s3_settings(s3_env))
 
 
-def s3_keys(s3_env: dict[str, str], lake: LakeLocation, *parts: str) -> list[str]:
-    """Object keys on the server below a table (proof the data is in the bucket)."""
-    client = boto3.client(
+def s3_client(s3_env: dict[str, str]) -> Any:
+    return boto3.client(
         "s3",
         endpoint_url=s3_env["WATTLAKE_S3_ENDPOINT"],
         aws_access_key_id=s3_env["WATTLAKE_S3_ACCESS_KEY_ID"],
         aws_secret_access_key=s3_env["WATTLAKE_S3_SECRET_ACCESS_KEY"],
         region_name=s3_env.get("WATTLAKE_S3_REGION", "us-east-1"),
     )
+
+
+def s3_keys(s3_env: dict[str, str], lake: LakeLocation, *parts: str) -> list[str]:
+    """Object keys on the server below a table (proof the data is in the bucket)."""
+    client = s3_client(s3_env)
     bucket, _, prefix = lake.table_uri(*parts).removeprefix("s3://").partition("/")
     pages = client.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix + "/")
     return sorted(o["Key"][len(prefix) + 1 :] for page in pages for o in page.get("Contents", []))
@@ -163,15 +167,19 @@ def test_writers_take_turns_on_one_table(delta_spark: Any, lake: LakeLocation) -
     assert read_spark(spark, uri_spark) == expected
 
 
-def test_concurrent_delta_rs_appends_lose_nothing(lake: LakeLocation) -> None:
-    """Two delta-rs writers append to one S3 table at the same time: every commit lands
-    (conditional puts: a writer that loses the race for a version retries on the next)."""
+def test_concurrent_delta_rs_appends_lose_nothing(
+    s3_env: dict[str, str], lake: LakeLocation
+) -> None:
+    """Three delta-rs writers append to one S3 table at once. A writer that loses the race for
+    a log version gets 412 from the server (delta-rs commits with a conditional put,
+    If-None-Match: *) and retries on the next version; with a plain put it would overwrite
+    the winner's commit and rows would vanish. Every commit and row must be there."""
     from deltalake import DeltaTable, write_deltalake
 
     uri, opts = lake.table_uri("race"), lake.delta_rs_storage_options()
     write_deltalake(uri, arrow_readings(0, 4), storage_options=opts)
     errors: list[BaseException] = []
-    start = threading.Barrier(2)
+    start = threading.Barrier(3)
 
     def writer(first: int) -> None:
         try:
@@ -183,19 +191,24 @@ def test_concurrent_delta_rs_appends_lose_nothing(lake: LakeLocation) -> None:
         except BaseException as exc:  # reported below
             errors.append(exc)
 
-    threads = [threading.Thread(target=writer, args=(f,)) for f in (1000, 2000)]
+    threads = [threading.Thread(target=writer, args=(f,)) for f in (1000, 2000, 3000)]
     for t in threads:
         t.start()
     for t in threads:
         t.join(timeout=120)
     assert not errors, errors
     dt = DeltaTable(uri, storage_options=opts)
-    assert dt.version() == 10
-    expected = model_rows(
-        {
-            (m, ts): k
-            for i in [*range(4), *range(1000, 1020), *range(2000, 2020)]
-            for m, ts, k in [reading(i)]
-        }
-    )
-    assert read_delta_rs(uri, lake) == expected
+    assert dt.version() == 15
+    ids = [*range(4), *range(1000, 1020), *range(2000, 2020), *range(3000, 3020)]
+    assert read_delta_rs(uri, lake) == sorted(reading(i) for i in ids)
+
+    # The server property this relies on: a put of an existing log entry is refused.
+    client = s3_client(s3_env)
+    bucket, _, prefix = uri.removeprefix("s3://").partition("/")
+    with pytest.raises(client.exceptions.ClientError, match="PreconditionFailed"):
+        client.put_object(
+            Bucket=bucket,
+            Key=f"{prefix}/_delta_log/00000000000000000001.json",
+            Body=b"{}",
+            IfNoneMatch="*",
+        )
