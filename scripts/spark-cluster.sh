@@ -69,6 +69,9 @@ start() {
     export SPARK_LOCAL_IP=127.0.0.1 SPARK_LOCAL_HOSTNAME=127.0.0.1
     export SPARK_CONF_DIR="$DIR/conf" SPARK_LOG_DIR="$DIR" SPARK_PID_DIR="$DIR"
     export SPARK_DAEMON_MEMORY="${WATTLAKE_SPARK_DAEMON_MEMORY:-256m}"
+    # The daemons only schedule and supervise: C1 JIT and the serial GC start them with far
+    # less CPU (which matters on 2 shared cores); executors keep the JVM defaults.
+    export SPARK_DAEMON_JAVA_OPTS="${SPARK_DAEMON_JAVA_OPTS:--XX:TieredStopAtLevel=1 -XX:+UseSerialGC}"
     mkdir -p "$SPARK_CONF_DIR"
     local t0 port ui i wport wui
     t0=$(date +%s%N)
