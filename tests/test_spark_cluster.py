@@ -19,6 +19,7 @@ from lake_rows import (
     upsert,
 )
 from wattlake.lake.storage import parse_lake_uri
+from wattlake.spark_session import jdbc_target
 
 pytestmark = [pytest.mark.spark, pytest.mark.cluster]
 
@@ -150,3 +151,28 @@ def test_cluster_session_settings(delta_spark: Any) -> None:
     assert conf.get("spark.sql.session.timeZone") == "UTC"
     assert conf.get("spark.sql.extensions") == "io.delta.sql.DeltaSparkSessionExtension"
     assert conf.get("spark.driver.host") == "127.0.0.1"
+
+
+def test_jdbc_load_runs_on_the_executors(
+    delta_spark: Any, cluster_table: dict[str, Any], pg_db: str
+) -> None:
+    """The table goes to PostgreSQL over JDBC from the executors, two partitions in parallel
+    (the warehouse load's shape), nothing through the driver; PostgreSQL has every row."""
+    import pg
+
+    spark = delta_spark.spark
+    spark.sparkContext.setJobGroup("jdbc", "JDBC load")
+    jdbc, props = jdbc_target(pg_db)
+    df = spark.read.format("delta").load(cluster_table["uri_spark"])
+    df.repartition(2, "meter_id").write.jdbc(
+        jdbc, "fact_readings", mode="overwrite", properties={**props, "batchsize": "5000"}
+    )
+    spark.sparkContext.setJobGroup("check", "read-back")
+    rows = pg.query(
+        pg_db,
+        "SELECT meter_id, extract(epoch FROM ts)::bigint, kwh FROM fact_readings",
+    )
+    assert sorted(rows) == cluster_table["expected"]
+    tasks = delta_spark.tasks("jdbc")
+    assert tasks
+    assert all(t["executor"] != "driver" for t in tasks)

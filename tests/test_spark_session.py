@@ -13,6 +13,7 @@ from wattlake.spark_session import (
     DELTA_EXTENSION,
     is_loopback_master,
     jars_in,
+    jdbc_target,
     resolve_spark_jars,
     spark_conf,
 )
@@ -98,3 +99,40 @@ def test_bad_jar_locations(make: object, message: str, tmp_path: Path) -> None:
     (tmp_path / "x.txt").write_text("x")
     with pytest.raises(WattlakeError, match=message):
         jars_in(make(tmp_path))  # type: ignore[operator]
+
+
+@pytest.mark.parametrize(
+    ("url", "jdbc", "props"),
+    [
+        pytest.param(
+            "postgresql://postgres@127.0.0.1:55432/wattlake_test",
+            "jdbc:postgresql://127.0.0.1:55432/wattlake_test",
+            {"user": "postgres"},
+            id="test_server",
+        ),
+        pytest.param(
+            "postgres://u%40x:p%3Aw@db.example/dw?sslmode=require",
+            "jdbc:postgresql://db.example:5432/dw?sslmode=require",
+            {"user": "u@x", "password": "p:w"},
+            id="escaped_credentials_default_port_params",
+        ),
+        pytest.param(
+            "postgresql://[::1]:6543/dw", "jdbc:postgresql://[::1]:6543/dw", {}, id="ipv6_no_user"
+        ),
+    ],
+)
+def test_jdbc_target(url: str, jdbc: str, props: dict[str, str]) -> None:
+    assert jdbc_target(url) == (jdbc, {"driver": "org.postgresql.Driver", **props})
+
+
+@pytest.mark.parametrize(
+    ("url", "message"),
+    [
+        pytest.param("mysql://h/db", "not a postgresql", id="other_scheme"),
+        pytest.param("postgresql://h:5432/", "needs a host and a database", id="no_database"),
+        pytest.param("postgresql:///db", "needs a host and a database", id="no_host"),
+    ],
+)
+def test_bad_jdbc_target(url: str, message: str) -> None:
+    with pytest.raises(WattlakeError, match=message):
+        jdbc_target(url)

@@ -39,6 +39,8 @@ LOOPBACK = "127.0.0.1"
 AWS_SDK_JAVA_OPTIONS = (
     "-Daws.requestChecksumCalculation=WHEN_REQUIRED -Daws.responseChecksumValidation=WHEN_REQUIRED"
 )
+# JVMs in UTC too: JDBC writes TIMESTAMP values in the JVM's default zone.
+JAVA_OPTIONS = f"-Duser.timezone=UTC {AWS_SDK_JAVA_OPTIONS}"
 
 
 def is_loopback_master(master: str) -> bool:
@@ -90,8 +92,8 @@ def spark_conf(
         "spark.databricks.delta.snapshotPartitions": str(shuffle_partitions),
         "spark.driver.memory": driver_memory,
         "spark.executor.memory": executor_memory,
-        "spark.driver.extraJavaOptions": AWS_SDK_JAVA_OPTIONS,
-        "spark.executor.extraJavaOptions": AWS_SDK_JAVA_OPTIONS,
+        "spark.driver.extraJavaOptions": JAVA_OPTIONS,
+        "spark.executor.extraJavaOptions": JAVA_OPTIONS,
         # Delta: MERGE/replaceWhere rewrite only touched files; keep Delta's own defaults
         # otherwise. No retention check is relaxed here (VACUUM keeps 7 days).
     }
@@ -191,3 +193,28 @@ def build_spark_session(
             "with wattlake.spark_session.build_spark_session before anything else uses Spark"
         ) from None
     return spark
+
+
+def jdbc_target(pg_url: str) -> tuple[str, dict[str, str]]:
+    """A `postgresql://user[:password]@host[:port]/db[?param=…]` URL (the warehouse setting)
+    as Spark's JDBC URL and connection properties (user, password, driver class). Query
+    parameters (e.g. `sslmode`) stay on the JDBC URL; credentials go to the properties so
+    they do not show in Spark's plans and logs."""
+    from urllib.parse import unquote
+
+    parts = urlsplit(pg_url)
+    if parts.scheme not in ("postgresql", "postgres"):
+        raise WattlakeError(f"not a postgresql:// URL: '{pg_url}'")
+    db = parts.path.lstrip("/")
+    if not parts.hostname or not db:
+        raise WattlakeError(f"PostgreSQL URL '{pg_url}' needs a host and a database")
+    host = f"[{parts.hostname}]" if ":" in parts.hostname else parts.hostname
+    jdbc = f"jdbc:postgresql://{host}:{parts.port or 5432}/{db}"
+    if parts.query:
+        jdbc += f"?{parts.query}"
+    props = {"driver": "org.postgresql.Driver"}
+    if parts.username:
+        props["user"] = unquote(parts.username)
+    if parts.password is not None:
+        props["password"] = unquote(parts.password)
+    return jdbc, props
