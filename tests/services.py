@@ -123,6 +123,17 @@ S3_VARIABLES = (
 )
 
 
+# Settings of the cluster session that must not outlive it (see DeltaSpark.stop).
+_SESSION_ONLY = (
+    "spark.master",
+    "spark.eventLog.",
+    "spark.sql.extensions",
+    "spark.sql.catalog.",
+    "spark.hadoop.fs.s3a.",
+    "spark.executor.",
+)
+
+
 class DeltaSpark:
     """The Delta-enabled SparkSession of the test run, on the standalone cluster, with its
     event log (what each task ran on and wrote) in `event_dir`."""
@@ -135,9 +146,18 @@ class DeltaSpark:
         return [t for t in event_log_tasks(self.event_dir) if t["group"] == group]
 
     def stop(self) -> None:
-        if self.spark is not None:
-            self.spark.stop()
-            self.spark = None
+        """Stop the session and forget its settings: the launcher set them as JVM system
+        properties, which every later SparkContext of the process would inherit (event
+        log, Delta extension, cluster master)."""
+        if self.spark is None:
+            return
+        sc = self.spark.sparkContext
+        keys = [k for k, _ in sc.getConf().getAll() if k.startswith(_SESSION_ONLY)]
+        jvm = sc._jvm
+        self.spark.stop()
+        for key in keys:
+            jvm.System.clearProperty(key)
+        self.spark = None
 
 
 _delta_spark: list[DeltaSpark] = []
@@ -160,10 +180,9 @@ def start_delta_spark(master: str, s3_env: dict[str, str], event_dir: Path) -> D
         lake=lake,
         app_name="wattlake-tests",
         extra={
-            # Tests run seconds-long jobs: the C1 JIT alone halves the CPU the driver and
-            # executors spend (executors 14-18 s instead of 36-40 s each for the cluster
-            # module's writes and MERGEs on 2 cores). Long production jobs keep C2.
-            "spark.driver.extraJavaOptions": f"-XX:TieredStopAtLevel=1 {JAVA_OPTIONS}",
+            # Tests run seconds-long jobs: the C1 JIT alone halves the CPU the executors spend
+            # (14-18 s instead of 36-40 s each for the cluster module's writes and MERGEs on
+            # 2 cores). Not for the driver: its JVM later runs the local-mode parity tests.
             "spark.executor.extraJavaOptions": f"-XX:TieredStopAtLevel=1 {JAVA_OPTIONS}",
             "spark.eventLog.enabled": "true",
             "spark.eventLog.dir": event_dir.as_uri(),
