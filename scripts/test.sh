@@ -15,10 +15,16 @@ export WATTLAKE_REQUIRE_BROWSER=1
 # are stopped on exit, whatever happens.
 WATTLAKE_RUN_DIR="$(mktemp -d "${TMPDIR:-/tmp}/wattlake-run.XXXXXX")"
 export WATTLAKE_RUN_DIR
+service_pids=""
 cleanup() {
   scripts/spark-cluster.sh stop >/dev/null 2>&1 || true
   scripts/s3.sh stop >/dev/null 2>&1 || true
   scripts/postgres.sh stop >/dev/null 2>&1 || true
+  # The pids recorded at start, in case the run directory (with the pid files) went missing.
+  local pid
+  for pid in $service_pids; do kill -TERM "$pid" 2>/dev/null || true; done
+  sleep 1
+  for pid in $service_pids; do kill -KILL "$pid" 2>/dev/null || true; done
 }
 trap cleanup EXIT
 # A real PostgreSQL 15 on loopback for the warehouse tests (installed with apt if missing).
@@ -36,6 +42,7 @@ t0=$(date +%s)
 eval "$(scripts/s3.sh start)"
 t1=$(date +%s)
 eval "$(scripts/spark-cluster.sh start)"
+service_pids="$(cat "$WATTLAKE_RUN_DIR"/s3/*.pid "$WATTLAKE_RUN_DIR"/spark-cluster/*.pid)"
 echo "services: S3 server $((t1 - t0)) s, Spark cluster $(($(date +%s) - t1)) s ($WATTLAKE_RUN_DIR)"
 mkdir -p artifacts
 .venv/bin/ruff check src tests benchmarks

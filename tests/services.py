@@ -63,6 +63,7 @@ def service(
     except (OSError, subprocess.TimeoutExpired) as exc:
         subprocess.run([*cmd, "stop"], capture_output=True, env=env)
         _unavailable(require_var, what, f"{script} start: {exc}")
+    pids: list[int] = []
     try:
         if proc.returncode != 0:
             tail = " | ".join(proc.stderr.strip().splitlines()[-3:])
@@ -71,9 +72,29 @@ def service(
         missing = [v for v in variables if v not in found]
         if missing:
             _unavailable(require_var, what, f"{script} start printed no {missing}")
+        pids += [int(f.read_text()) for f in Path(run_dir).glob("*/*.pid")]
         yield found
     finally:
         subprocess.run([*cmd, "stop"], capture_output=True, env=env, timeout=120)
+        _kill_left(pids)
+
+
+def _kill_left(pids: list[int]) -> None:
+    """End the service processes `stop` did not (their run directory went missing)."""
+    import signal
+    import time
+
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        alive = []
+        for pid in pids:
+            try:
+                os.kill(pid, sig)
+                alive.append(pid)
+            except ProcessLookupError:
+                pass
+        if not alive:
+            return
+        time.sleep(2)
 
 
 def _event_file_order(path: Path) -> tuple[str, int]:
