@@ -35,6 +35,24 @@ def spark_readings(spark: Any, start: int, stop: int, kwh_offset: float = 0.0) -
     )
 
 
+MERGE_ON = "t.meter_id = s.meter_id AND t.ts = s.ts"
+
+
+def spark_upsert(spark: Any, uri: str, source: Any) -> None:
+    """delta-spark MERGE of `source` into the table at `uri` on (meter_id, ts): update
+    matched rows, insert the rest (the work runs on the executors)."""
+    from delta.tables import DeltaTable
+
+    (
+        DeltaTable.forPath(spark, uri)
+        .alias("t")
+        .merge(source.alias("s"), MERGE_ON)
+        .whenMatchedUpdateAll()
+        .whenNotMatchedInsertAll()
+        .execute()
+    )
+
+
 def arrow_readings(start: int, stop: int, kwh_offset: float = 0.0) -> pa.Table:
     rows = [reading(i, kwh_offset) for i in range(start, stop)]
     return pa.table(

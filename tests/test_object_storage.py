@@ -13,6 +13,7 @@ import pyarrow as pa
 import pytest
 
 from lake_rows import (
+    MERGE_ON,
     T0_S,
     arrow_readings,
     model_rows,
@@ -21,6 +22,7 @@ from lake_rows import (
     read_spark,
     reading,
     spark_readings,
+    spark_upsert,
     upsert,
 )
 from services import s3_settings
@@ -61,7 +63,7 @@ def delta_rs_upsert(uri: str, lake: LakeLocation, data: pa.Table) -> dict[str, A
     return (
         dt.merge(
             data,
-            predicate="t.meter_id = s.meter_id AND t.ts = s.ts",
+            predicate=MERGE_ON,
             source_alias="s",
             target_alias="t",
         )
@@ -98,23 +100,11 @@ def test_delta_rs_writes_duckdb_and_spark_read(
 def test_spark_writes_delta_rs_and_duckdb_read(
     delta_spark: Any, s3_env: dict[str, str], lake: LakeLocation
 ) -> None:
-    from delta.tables import DeltaTable
-
     spark = delta_spark.spark
     uri_spark = lake.spark_uri("gold", "readings")
     assert uri_spark.startswith("s3a://")
     spark_readings(spark, 0, 1000).write.format("delta").save(uri_spark)
-    (
-        DeltaTable.forPath(spark, uri_spark)
-        .alias("t")
-        .merge(
-            spark_readings(spark, 900, 1100, kwh_offset=7.0).alias("s"),
-            "t.meter_id = s.meter_id AND t.ts = s.ts",
-        )
-        .whenMatchedUpdateAll()
-        .whenNotMatchedInsertAll()
-        .execute()
-    )
+    spark_upsert(spark, uri_spark, spark_readings(spark, 900, 1100, kwh_offset=7.0))
     model: dict[tuple[str, int], float] = {}
     upsert(model, [reading(i) for i in range(1000)])
     upsert(model, [reading(i, 7.0) for i in range(900, 1100)])
@@ -130,23 +120,12 @@ def test_spark_writes_delta_rs_and_duckdb_read(
 def test_writers_take_turns_on_one_table(delta_spark: Any, lake: LakeLocation) -> None:
     """delta-rs creates, Spark MERGEs and replaces where, delta-rs appends again: each
     writer reads and extends the other's commits (one writer at a time)."""
-    from delta.tables import DeltaTable
     from deltalake import write_deltalake
 
     spark, opts = delta_spark.spark, lake.delta_rs_storage_options()
     uri, uri_spark = lake.table_uri("t"), lake.spark_uri("t")
     write_deltalake(uri, arrow_readings(0, 400), storage_options=opts)
-    (
-        DeltaTable.forPath(spark, uri_spark)
-        .alias("t")
-        .merge(
-            spark_readings(spark, 300, 500, 1.0).alias("s"),
-            "t.meter_id = s.meter_id AND t.ts = s.ts",
-        )
-        .whenMatchedUpdateAll()
-        .whenNotMatchedInsertAll()
-        .execute()
-    )
+    spark_upsert(spark, uri_spark, spark_readings(spark, 300, 500, 1.0))
     cut_s = T0_S + 10 * 1800  # m0's first 10 half-hours are replaced
     spark_readings(spark, 0, 40, 3.0).where("meter_id = 'm0'").write.format("delta").mode(
         "overwrite"

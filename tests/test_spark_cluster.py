@@ -16,6 +16,7 @@ from lake_rows import (
     read_spark,
     reading,
     spark_readings,
+    spark_upsert,
     upsert,
 )
 from wattlake.lake.storage import parse_lake_uri
@@ -44,8 +45,6 @@ def history(spark: Any, uri: str) -> list[dict[str, Any]]:
 def cluster_table(delta_spark: Any, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     """Write, append, MERGE and replace-where one table on the cluster; what each step
     expects, for the tests to check."""
-    from delta.tables import DeltaTable
-
     spark = delta_spark.spark
     sc = spark.sparkContext
     lake = parse_lake_uri(tmp_path_factory.mktemp("cluster-lake"))
@@ -62,14 +61,7 @@ def cluster_table(delta_spark: Any, tmp_path_factory: pytest.TempPathFactory) ->
 
     sc.setJobGroup("merge", "MERGE on (meter_id, ts)")
     source = spark_readings(spark, MERGE_FROM, MERGE_TO, kwh_offset=1000.0)
-    (
-        DeltaTable.forPath(spark, uri_spark)
-        .alias("t")
-        .merge(source.alias("s"), "t.meter_id = s.meter_id AND t.ts = s.ts")
-        .whenMatchedUpdateAll()
-        .whenNotMatchedInsertAll()
-        .execute()
-    )
+    spark_upsert(spark, uri_spark, source)
     upsert(model, [reading(i, 1000.0) for i in range(MERGE_FROM, MERGE_TO)])
 
     # Replace meter m1 before REPLACE_TO_S with every other of its readings, new values.
