@@ -22,7 +22,7 @@ LAYERS: list[tuple[str, ...]] = [
     ("sources", "transforms", "market", "pv", "generate", "reports"),
     # 2: engines and the read/write edges — engines, SQL, quality, observability, warehouse,
     #    the stream's event contract, replay planning and Kafka clients
-    ("engine", "query", "quality", "observability", "warehouse", "stream"),
+    ("engine", "spark_session", "query", "quality", "observability", "warehouse", "stream"),
     # 3: the runtime context
     ("context",),
     # 4: landing and the pipeline steps; the stream simulator reads files like ingest
