@@ -27,7 +27,8 @@ from __future__ import annotations
 import datetime as dt
 import time
 import uuid
-from collections.abc import Iterable, Sequence
+from collections import Counter
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 
 import pyarrow as pa
@@ -35,6 +36,7 @@ import pyarrow.compute as pc
 
 from wattlake.context import Context
 from wattlake.lake import catalog as cat
+from wattlake.lake.delta import CLUSTERED_ROW_GROUP_ROWS
 from wattlake.lake.predicates import sql_str
 from wattlake.lake.spec import UTC_TS, TableSpec, conform
 from wattlake.logs import bind_batch, clear_context
@@ -195,8 +197,11 @@ def _with_lineage(batch: Batch, order: int, now: dt.datetime) -> pa.Table:
     )
 
 
-def _new_rows(ctx: Context, spec: TableSpec, key: str | None, data: pa.Table) -> pa.Table:
-    """`data` with record ids, first occurrences only, minus the ids `spec` stores."""
+def _land_rows(ctx: Context, spec: TableSpec, key: str | None, data: pa.Table) -> Counter[int]:
+    """Append the new rows of `data` to `spec`: record ids, the first occurrence of each
+    (`_ord`, then `_row_number`), minus the ids `spec` stores; sorted by the table's cluster
+    columns and streamed to the writer (no second copy in memory). Returns the rows landed
+    per `_ord`."""
     stored = "SELECT NULL::VARCHAR AS _record_id WHERE false"
     if ctx.lake.exists(spec):
         where = ""
@@ -206,24 +211,37 @@ def _new_rows(ctx: Context, spec: TableSpec, key: str | None, data: pa.Table) ->
                 where = f" WHERE meter_id BETWEEN {sql_str(lo.as_py())} AND {sql_str(hi.as_py())}"
         stored = f"SELECT _record_id FROM delta_scan({sql_str(str(ctx.lake.path(spec)))}){where}"
     cols = ", ".join(f'"{c}"' for c in spec.column_names if c != "_record_id")
-    ided = "*" if key is None else f"* REPLACE (sha256({key}) AS _record_id)"
+    # Duplicates are found on the hashed text itself (cheap to partition on), then hashed.
+    dedup_on = "_record_id" if key is None else key
+    record_id = "_record_id" if key is None else f"sha256({key})"
+    order = ", ".join([*(f'"{c}"' for c in spec.cluster_by), "_ord", "_row_number"])
     con = ctx.sql()
     con.register("wl_landing", data)
+    counts: Counter[int] = Counter()
     try:
-        return con.execute(
-            f"""WITH ided AS (
-                    SELECT {ided} FROM wl_landing
-                ), firsts AS (
-                    SELECT * FROM ided
+        reader = con.execute(
+            f"""WITH firsts AS (
+                    SELECT * FROM wl_landing
                     QUALIFY row_number() OVER (
-                        PARTITION BY _record_id ORDER BY _ord, _row_number) = 1
+                        PARTITION BY {dedup_on} ORDER BY _ord, _row_number) = 1
+                ), ided AS (
+                    SELECT * REPLACE ({record_id} AS _record_id) FROM firsts
                 )
-                SELECT {cols}, _record_id, _ord FROM firsts
+                SELECT {cols}, _record_id, _ord FROM ided
                 ANTI JOIN ({stored}) s USING (_record_id)
-                ORDER BY _ord, _row_number"""
-        ).to_arrow_table()
+                ORDER BY {order}"""
+        ).to_arrow_reader(CLUSTERED_ROW_GROUP_ROWS)
+
+        def counted() -> Iterator[pa.RecordBatch]:
+            for b in reader:
+                for item in pc.value_counts(b["_ord"]).to_pylist():
+                    counts[int(item["values"])] += int(item["counts"])
+                yield from conform(pa.Table.from_batches([b]), spec).to_batches()
+
+        ctx.lake.append(spec, pa.RecordBatchReader.from_batches(spec.arrow_schema, counted()))
     finally:
         con.unregister("wl_landing")
+    return counts
 
 
 def land(
@@ -272,15 +290,12 @@ def _write(ctx: Context, taken: list[tuple[Batch, Landed]], now: dt.datetime) ->
     groups: dict[tuple[str, str | None], list[tuple[int, Batch]]] = {}
     for i, (batch, _) in enumerate(taken):
         groups.setdefault((batch.spec.qualified, batch.record_key), []).append((i, batch))
-    landed_of: dict[int, int] = {}
+    landed_of: Counter[int] = Counter()
     for (_, key), members in groups.items():
         spec = members[0][1].spec
         data = pa.concat_tables([_with_lineage(b, i, now) for i, b in members])
-        new = _new_rows(ctx, spec, key, data)
-        if new.num_rows:
-            for item in pc.value_counts(new["_ord"]).to_pylist():
-                landed_of[int(item["values"])] = int(item["counts"])
-        ctx.lake.append(spec, new.drop_columns(["_ord"]))
+        landed_of.update(_land_rows(ctx, spec, key, data))
+        del data
     dead_parts = []
     manifest: dict[str, dict[str, object]] = {}
     for i, (batch, out) in enumerate(taken):

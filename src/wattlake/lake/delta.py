@@ -89,11 +89,16 @@ class Lake:
             )
         return dt.to_pyarrow_table(columns=columns)
 
-    def append(self, spec: TableSpec, data: pa.Table) -> None:
-        if data.num_rows == 0:
-            self.ensure(spec)
-            return
+    def append(self, spec: TableSpec, data: pa.Table | pa.RecordBatchReader) -> None:
+        """Add `data`'s rows (a table, or a stream written as it comes); no commit when there
+        are none."""
         self.ensure(spec)
+        if isinstance(data, pa.RecordBatchReader):
+            data = _non_empty(data)
+            if data is None:
+                return
+        elif data.num_rows == 0:
+            return
         with self._source(data, spec) as source:
             write_deltalake(  # type: ignore[call-overload]  # None: see writer_properties
                 str(self.path(spec)),
@@ -192,3 +197,21 @@ class Lake:
     def size_bytes(self, spec: TableSpec) -> int:
         p = self.path(spec)
         return sum(f.stat().st_size for f in p.rglob("*") if f.is_file()) if p.exists() else 0
+
+
+def _non_empty(reader: pa.RecordBatchReader) -> pa.RecordBatchReader | None:
+    """`reader` unchanged in content, or None when it yields no rows (read up to the first
+    batch with rows)."""
+    first = None
+    for batch in reader:
+        if batch.num_rows:
+            first = batch
+            break
+    if first is None:
+        return None
+
+    def rest() -> Iterator[pa.RecordBatch]:
+        yield first
+        yield from reader
+
+    return pa.RecordBatchReader.from_batches(reader.schema, rest())

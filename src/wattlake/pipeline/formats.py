@@ -41,6 +41,9 @@ class RowFormat:
     spec: TableSpec
     record_key: str  # SQL whose SHA-256 is `_record_id`
     profile: bool = False  # a user-profile layout (accepted with any reading --format)
+    # Validated as a whole document (JSON, the household list): parsed once in the checking
+    # pass of an ingest, so a bad one stops the command before anything is written.
+    checked_whole: bool = False
 
     def batch(self, pf: ParsedFile) -> Batch:
         """The landing batch of a parsed file."""
@@ -65,11 +68,20 @@ ROW_FORMATS: dict[str, RowFormat] = {
     "lcl": RowFormat("lcl", _lines("lcl"), cat.BRONZE_READINGS, READING_KEY),
     "meter-csv": RowFormat("meter-csv", _lines("meter-csv"), cat.BRONZE_READINGS, READING_KEY),
     sme.READINGS_FORMAT: RowFormat(
-        sme.READINGS_FORMAT, sme.parse_readings_json, cat.BRONZE_READINGS, READING_KEY
+        sme.READINGS_FORMAT,
+        sme.parse_readings_json,
+        cat.BRONZE_READINGS,
+        READING_KEY,
+        checked_whole=True,
     ),
     "users": RowFormat("users", _lines("users"), cat.BRONZE_USERS, _USERS_KEY, profile=True),
     "lcl-households": RowFormat(
-        "lcl-households", households_as_profiles, cat.BRONZE_USERS, _USERS_KEY, profile=True
+        "lcl-households",
+        households_as_profiles,
+        cat.BRONZE_USERS,
+        _USERS_KEY,
+        profile=True,
+        checked_whole=True,
     ),
 }
 # Whole-file formats (their landers live in `pipeline.smart_meter_etl` / `pipeline.external`).

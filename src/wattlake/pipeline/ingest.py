@@ -1,9 +1,10 @@
 """`wattlake ingest FILES`: land meter and profile files in bronze, idempotently.
 
-Every file is read and checked before anything is written, so a bad file in a list leaves
-the lake unchanged. Each file's format comes from `--format` or its content
-(`pipeline.formats`); row formats land through `landing.land` (manifest, record ids, dead
-letters), whole-file formats (`sqlite-agreements`, `lcl-weather`) through their own lander.
+Every file is checked before anything is written (its layout, gzip integrity, whole-document
+formats parsed), so a bad file in a list leaves the lake unchanged; then files are parsed and
+landed in chunks of about `LAND_CHUNK_ROWS` rows, so memory stays bounded. Each file's format
+comes from `--format` or its content (`pipeline.formats`); row formats land through
+`landing.land` (manifest, record ids, dead letters), whole-file formats (`sqlite-agreements`, `lcl-weather`) through their own lander.
 """
 
 from __future__ import annotations
@@ -14,11 +15,15 @@ from pathlib import Path
 
 from wattlake.context import Context
 from wattlake.errors import InputError
-from wattlake.landing import Landed, LandingSummary, land, new_ingest_run
+from wattlake.landing import Batch, Landed, LandingSummary, known_checksums, land, new_ingest_run
 from wattlake.logs import get_logger
 from wattlake.pipeline import formats
 from wattlake.runlog import record_runs
-from wattlake.sources.files import ParsedFile, expand_paths, read_bytes
+from wattlake.sources.files import expand_paths, read_bytes, read_head
+
+# Rows landed together (one DuckDB pass and one append per chunk): bounds an ingest's memory
+# to about this many parsed rows (≈ 1.5 GB at 4 M), whatever the number and size of the files.
+LAND_CHUNK_ROWS = 4_000_000
 
 
 def _whole_file(ctx: Context, fmt: str, files: list[Path], now: datetime) -> LandingSummary:
@@ -48,21 +53,23 @@ def ingest_files(
     run_id = new_ingest_run()
     log = get_logger(run_id=run_id, step="ingest")
 
-    # 1. Read and parse everything first: a bad file stops the command before any write.
-    parsed: list[ParsedFile] = []
+    # 1. Check every file before anything is written: its format from the first bytes (a
+    # gzip file decompressed to its end), whole-document formats parsed in full.
+    rows_files: list[tuple[Path, str]] = []
     skipped: list[Landed] = []
     whole: dict[str, list[Path]] = {}
     for p in files:
-        data = read_bytes(p)
-        f = formats.resolve(data, fmt, str(p))
+        f = formats.resolve(read_head(p), fmt, str(p))
         if f in formats.SKIPPED:
             skipped.append(Landed(str(p), "", f, "skipped", message=formats.SKIPPED[f]))
         elif f in formats.FILE_FORMATS:
             whole.setdefault(f, []).append(p)
         else:
-            parsed.append(formats.parse(data, f, str(p)))
+            if formats.ROW_FORMATS[f].checked_whole:
+                formats.parse(read_bytes(p), f, str(p))
+            rows_files.append((p, f))
     if whole:
-        if parsed or len(whole) > 1:
+        if rows_files or len(whole) > 1:
             f, ps = next(iter(whole.items()))
             raise InputError(
                 f"{ps[0]}: a {f} file; ingest it without other files (or give --format {f})"
@@ -72,12 +79,28 @@ def ingest_files(
         summary.files[:0] = skipped
         return summary
 
-    # 2. Land: bronze (new records only), dead letters, manifest; then one ops.runs row each.
-    summary = LandingSummary(run_id)
-    summary.files = skipped + land(
-        ctx, [formats.ROW_FORMATS[pf.fmt].batch(pf) for pf in parsed], now=now
-    )
-    del parsed
+    # 2. Parse and land file by file, in chunks of about LAND_CHUNK_ROWS rows (memory stays
+    # bounded whatever the input): bronze (new records only), dead letters, manifest.
+    summary = LandingSummary(run_id, list(skipped))
+    known = known_checksums(ctx)
+    pending: list[Batch] = []
+    rows = 0
+
+    def flush() -> None:
+        nonlocal pending, rows
+        for o in land(ctx, pending, now=now, known=known):
+            summary.files.append(o)
+            if progress:
+                progress(o.source_file)
+        pending, rows = [], 0
+
+    for p, f in rows_files:
+        batch = formats.ROW_FORMATS[f].batch(formats.parse(read_bytes(p), f, str(p)))
+        pending.append(batch)
+        rows += batch.rows.num_rows
+        if rows >= LAND_CHUNK_ROWS:
+            flush()
+    flush()
     record_runs(ctx.lake, [o.run_record(run_id, now) for o in summary.files if o.batch_id])
     for o in summary.files:
         log.info(
@@ -89,8 +112,6 @@ def ingest_files(
             dead_letters=o.dead_letters,
             message=o.message,
         )
-        if progress:
-            progress(o.source_file)
     log.info(
         "ingest_done",
         files=len(summary.files),

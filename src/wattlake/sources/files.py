@@ -75,6 +75,36 @@ def read_bytes(path: Path) -> bytes:
     return raw
 
 
+HEAD_BYTES = 1 << 16  # what `read_head` reads: enough for any header line we know
+
+
+def read_head(path: Path) -> bytes:
+    """The file's first `HEAD_BYTES` bytes (decompressed), after checking what `read_bytes`
+    would: it exists, is a file, is not empty; a gzip file is decompressed to its end (in
+    pieces, nothing kept), so a broken one is found before anything is written."""
+    if not path.exists():
+        raise InputError(f"{path}: no such file")
+    if path.is_dir():
+        raise InputError(f"{path}: is a directory (list its files or pass the directory alone)")
+    with path.open("rb") as f:
+        magic = f.read(2)
+    if magic == b"\x1f\x8b" or path.suffix == ".gz":
+        head = b""
+        try:
+            with gzip.open(path, "rb") as g:
+                head = g.read(HEAD_BYTES)
+                while g.read(1 << 24):
+                    pass
+        except (OSError, EOFError, zlib.error) as exc:
+            raise InputError(f"{path}: unreadable gzip ({exc})") from None
+    else:
+        with path.open("rb") as f:
+            head = f.read(HEAD_BYTES)
+    if not head.strip() and (len(head) < HEAD_BYTES or not read_bytes(path).strip()):
+        raise InputError(f"{path}: file is empty")
+    return head
+
+
 def header_of(data: bytes) -> tuple[str, ...]:
     first = data.split(b"\n", 1)[0].decode("utf-8", errors="replace").strip().lstrip("\ufeff")
     return tuple(f.strip() for f in first.split(","))
