@@ -4,7 +4,8 @@ Every file is checked before anything is written (its layout, gzip integrity, wh
 formats parsed), so a bad file in a list leaves the lake unchanged; then files are parsed and
 landed in chunks of about `LAND_CHUNK_ROWS` rows, so memory stays bounded. Each file's format
 comes from `--format` or its content (`pipeline.formats`); row formats land through
-`landing.land` (manifest, record ids, dead letters), whole-file formats (`sqlite-agreements`, `lcl-weather`) through their own lander.
+`landing.land` (manifest, record ids, dead letters), whole-file formats (`sqlite-agreements`,
+`lcl-weather`) through their own lander.
 """
 
 from __future__ import annotations
