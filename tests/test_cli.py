@@ -205,3 +205,56 @@ def test_run_with_only_external_data_is_nothing_to_process(tmp_path: Path) -> No
     r = wl("run", home=home)
     assert r.returncode == 0, r.stderr
     assert "no meter readings yet" in r.stdout
+
+
+def test_run_on_an_empty_home_says_what_to_do(tmp_path: Path) -> None:
+    r = wl("run", home=tmp_path / "home")
+    assert r.returncode == 0, r.stderr
+    assert "nothing to process: no meter readings yet: run `wattlake ingest FILES`" in r.stdout
+
+
+def test_failed_ingest_writes_nothing(tmp_path: Path) -> None:
+    home = tmp_path / "new-home"
+    r = wl("ingest", str(tmp_path / "missing.csv"), home=home)
+    assert r.returncode == 1 and "no such file" in r.stderr
+    assert not home.exists()
+
+
+def test_home_goes_before_or_after_the_command(tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    assert wl("ingest", str(write(tmp_path / "m.csv", CSV)), home=home).returncode == 0
+    sql = "SELECT count(*) AS n FROM bronze.meter_readings"
+    before = wl_nohome("--home", str(home), "sql", sql, "--format", "json")
+    assert before.returncode == 0, before.stderr
+    assert json.loads(before.stdout) == [{"n": 1}]
+
+
+def test_reports_fit_80_columns(tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    g = tmp_path / "sme"
+    assert wl_nohome("generate", "--layout", "smart-meter-etl", "--households", "5", "--days",
+                     "2", "--start", "2021-01-01", "--out", str(g)).returncode == 0  # fmt: skip
+    assert wl("ingest", str(g / "agreements.db"), home=home).returncode == 0
+    r = wl("report", "active-agreements", "--reference-date", "2021-01-01", home=home,
+           env={"COLUMNS": "80"})  # fmt: skip
+    assert r.returncode == 0, r.stderr
+    lines = r.stdout.splitlines()
+    assert lines and max(len(line) for line in lines) <= 80
+    header = next(line for line in lines if "meter" in line)
+    assert "…" not in header
+
+
+def test_quarantine_list(tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    bad = CSV + "M1,2024-01-01T00:30:00Z,-3,kW\n"
+    assert wl("ingest", str(write(tmp_path / "m.csv", bad)), home=home).returncode == 0
+    assert wl("run", home=home).returncode == 0
+    r = wl("quarantine", "list", "--rows", "5", home=home, env={"COLUMNS": "200"})
+    assert r.returncode == 0, r.stderr
+    assert "negative" in r.stdout and "M1" in r.stdout
+    rid = json.loads(
+        wl(
+            "sql", "SELECT _record_id AS r FROM silver.quarantine", "--format", "json", home=home
+        ).stdout
+    )[0]["r"]
+    assert rid in r.stdout  # the full id, ready for `quarantine release --record-id`

@@ -232,7 +232,7 @@ def run(
     home: HomeOpt = None,
 ) -> None:
     """Process new bronze data: silver (VEE) → gold → warehouse, with quality gates."""
-    from wattlake.pipeline.run import run_pipeline
+    from wattlake.pipeline.run import NO_READINGS, has_readings, run_pipeline
 
     check_engine(engine)
     with open_context(home, engine=engine, profile=profile, warehouse=warehouse) as ctx:
@@ -242,7 +242,10 @@ def run(
             force=force,
             progress=(lambda step: err.print(f"[dim]… {step}[/dim]")) if err.is_terminal else None,
         )
+        empty = not has_readings(ctx)
     print_run(summary)
+    if empty:
+        out.print(f"nothing to process: {NO_READINGS}")
 
 
 @app.command()

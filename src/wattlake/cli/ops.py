@@ -12,6 +12,7 @@ from wattlake.cli.common import HomeOpt, open_context, out, print_run, sub_app
 from wattlake.cli.data import _date
 from wattlake.context import Context
 from wattlake.errors import InputError
+from wattlake.lake import catalog as cat
 
 registry_app = sub_app("registry", "The meter registry (known meters, vacant allow-list).")
 quarantine_app = sub_app("quarantine", "List and release quarantined readings.")
@@ -29,6 +30,62 @@ def registry_load(
     with open_context(home) as ctx:
         n = load_registry(ctx, file)
     out.print(f"registry: {n:,} meters loaded; `wattlake run --rebuild` re-validates silver")
+
+
+@quarantine_app.command("list")
+def quarantine_list(
+    meter: Annotated[str | None, typer.Option(help="Only this meter.")] = None,
+    rule: Annotated[str | None, typer.Option(help="Only rows quarantined by this rule.")] = None,
+    rows: Annotated[
+        int, typer.Option(help="Also list up to this many rows (record ids to release).")
+    ] = 0,
+    home: HomeOpt = None,
+) -> None:
+    """Quarantined readings per rule set (rows, meters, first and last interval), and the rows
+    themselves with --rows N."""
+    from wattlake.lake.predicates import sql_str
+
+    where = ["TRUE"]
+    if meter:
+        where.append(f"meter_id = {sql_str(meter)}")
+    if rule:
+        where.append(f"contains(rules, {sql_str(rule)})")
+    cond = " AND ".join(where)
+    with open_context(home) as ctx:
+        if not ctx.lake.exists(cat.SILVER_QUARANTINE):
+            out.print("nothing quarantined (no run yet)")
+            return
+        con = ctx.sql()
+        summary = con.execute(
+            f"""SELECT rules, count(*), count(DISTINCT meter_id), min(ts), max(ts)
+                FROM silver.quarantine WHERE {cond} GROUP BY 1 ORDER BY 2 DESC, 1"""
+        ).fetchall()
+        listed = (
+            con.execute(
+                f"""SELECT _record_id, meter_id, ts, value_raw, unit_raw, rules
+                    FROM silver.quarantine WHERE {cond} ORDER BY meter_id, ts LIMIT {int(rows)}"""
+            ).fetchall()
+            if rows > 0
+            else []
+        )
+    t = Table(title="quarantine by rule set")
+    for c in ("rules", "rows", "meters", "first (UTC)", "last (UTC)"):
+        t.add_column(c, justify="right" if c in ("rows", "meters") else "left")
+    for r, n, m, first, last in summary:
+        t.add_row(r, f"{n:,}", f"{m:,}", _when(first), _when(last))
+    out.print(t)
+    if listed:
+        rows_t = Table(title=f"first {len(listed)} row(s)")
+        for c in ("record id", "meter", "ts (UTC)", "value", "unit", "rules"):
+            rows_t.add_column(c)
+        for rid, m, ts, v, u, r in listed:
+            rows_t.add_row(rid, m or "NULL", _when(ts), v or "", u or "", r)
+        out.print(rows_t)
+        out.print("release with: wattlake quarantine release --record-id ID --reason TEXT")
+
+
+def _when(ts: object) -> str:
+    return ts.strftime("%Y-%m-%d %H:%M") if hasattr(ts, "strftime") else "-"
 
 
 @quarantine_app.command("release")

@@ -30,11 +30,37 @@ AllOpt = Annotated[
     typer.Option("--all-meters", help="Every meter in silver, not only the loaded meterpoints."),
 ]
 _MAX_SHOWN = 200
+# Short headers so the tables fit an 80-column terminal (the CSV keeps the column names).
+_HEADERS = {
+    "reference_date": "date",
+    "agreement_id": "id",
+    "meterpoint_id": "meter",
+    "display_name": "product",
+    "is_variable": "var",
+    "agreement_valid_from": "from",
+    "agreement_valid_to": "to",
+    "interval_start": "interval (UTC)",
+    "meterpoint_count": "meters",
+    "reading_count": "readings",
+    "estimated_count": "estimated",
+    "total_consumption_kwh": "kWh",
+}
+
+
+def _shown_columns(columns: list[str], one_day: bool) -> list[str]:
+    """The columns printed: not the date when the report is for one day, not `product_id`
+    next to its display name, not the scope (the title says it)."""
+    drop = {"scope"} | ({"reference_date"} if one_day else set())
+    if "display_name" in columns:
+        drop.add("product_id")
+    return [c for c in columns if c not in drop]
 
 
 def _cell(v: Any) -> str:
     if v is None:
         return "NULL"
+    if isinstance(v, bool):
+        return "yes" if v else "no"
     if isinstance(v, float):
         return f"{v:,.4f}"
     if isinstance(v, dt.datetime):
@@ -75,9 +101,14 @@ def _run(
         res = run_report(ctx, name, start, end, all_meters=all_meters)
     when = str(start) if start == end else f"{start} … {end}"
     t = Table(title=f"{name} {when} ({res.rows.num_rows:,} rows → {res.table})")
-    for c in res.rows.column_names:
-        t.add_column(c, justify="right" if c.endswith(("_count", "_kwh")) else "left")
-    for r in res.rows.slice(0, _MAX_SHOWN).to_pylist():
+    shown = _shown_columns(res.rows.column_names, one_day=start == end)
+    for c in shown:
+        t.add_column(
+            _HEADERS.get(c, c),
+            justify="right" if c.endswith(("_count", "_kwh")) else "left",
+            no_wrap=c.endswith(("_from", "_to", "_date", "_start")),
+        )
+    for r in res.rows.select(shown).slice(0, _MAX_SHOWN).to_pylist():
         t.add_row(*[_cell(v) for v in r.values()])
     out.print(t)
     if res.rows.num_rows > _MAX_SHOWN:

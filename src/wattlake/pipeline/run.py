@@ -33,7 +33,7 @@ from wattlake.pipeline.steps import (
     warehouse,
 )
 
-NO_READINGS = "no meter readings yet: run `wattlake ingest FILES` first"
+NO_READINGS = "no meter readings yet: run `wattlake ingest FILES` first (or `wattlake demo`)"
 
 
 def has_readings(ctx: Context) -> bool:
@@ -58,9 +58,10 @@ def run_pipeline(
     step("silver_users", lambda: silver_users.build(ctx, run))
     step("silver", lambda: silver.build(ctx, run))
     plan = gold.plan(ctx)
-    if plan.empty or not has_readings(ctx):
+    readings = has_readings(ctx)
+    if plan.empty or not readings:
         started = ctx.clock()
-        why = "silver unchanged" if plan.empty else NO_READINGS
+        why = NO_READINGS if not readings else "silver unchanged"
         record(ctx, run, StepResult("gold", message=why), started)
         record(ctx, run, StepResult("warehouse", message="gold unchanged"), started)
     else:
