@@ -60,6 +60,11 @@ class Settings(BaseSettings):
     market_radius_km: float = 5.0
     # Waits before retrying a step that failed unexpectedly (s); GreenStream: 3 tries.
     retry_backoff_s: tuple[float, ...] = (1.0, 5.0)
+    # What the quality gates of a run check: "run" — the rows this run promotes (the meters
+    # the silver step rewrote, the dates gold recomputed), at a cost that grows with the new
+    # data; "all" — every row of every table, every run. `wattlake quality report` always
+    # checks everything.
+    gate_scope: Literal["run", "all"] = "run"
     # Warehouse target: None → `<home>/warehouse.duckdb`; or a `postgresql://` URL.
     warehouse: str | None = None
     # Kafka bootstrap servers of the stream (`scripts/kafka.sh start` prints one) and the

@@ -9,6 +9,7 @@ command) accepts only read-only statements.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -69,17 +70,25 @@ def _warehouse_tables(con: duckdb.DuckDBPyConnection) -> list[str]:
     return [r[0] for r in rows]
 
 
-def refresh_catalog(con: duckdb.DuckDBPyConnection, lake: Lake, warehouse: str | None) -> None:
+def refresh_catalog(
+    con: duckdb.DuckDBPyConnection,
+    lake: Lake,
+    warehouse: str | None,
+    filters: Mapping[str, str] | None = None,
+) -> None:
     """Add a view for every lake table created since the last refresh, attach the warehouse
     when it exists, and add views for its new `dw.*` tables. Views read the latest version
-    of their table on every query."""
+    of their table on every query. `filters`: `schema.table` → an SQL condition; that table's
+    view shows only the rows that satisfy it (a scoped catalog, `steps.quality_gate`)."""
     have = existing_relations(con)
     for spec in ALL_TABLES:
         if spec.qualified in have or not lake.exists(spec):
             continue
+        where = (filters or {}).get(spec.qualified)
         con.execute(f"CREATE SCHEMA IF NOT EXISTS {spec.schema}")
         con.execute(
             f"CREATE VIEW {spec.qualified} AS SELECT * FROM delta_scan('{lake.path(spec)}')"
+            + (f" WHERE {where}" if where else "")
         )
     if _attach_warehouse(con, lake, warehouse):
         con.execute("CREATE SCHEMA IF NOT EXISTS dw")
@@ -100,10 +109,13 @@ def detach_warehouse(con: duckdb.DuckDBPyConnection) -> None:
     con.execute(f"DETACH {WAREHOUSE_ALIAS}")
 
 
-def open_catalog(lake: Lake, warehouse: str | None = None) -> duckdb.DuckDBPyConnection:
-    """A new in-memory DuckDB with `bronze.*`, `silver.*`, `gold.*`, `ops.*` and `dw.*` views."""
+def open_catalog(
+    lake: Lake, warehouse: str | None = None, filters: Mapping[str, str] | None = None
+) -> duckdb.DuckDBPyConnection:
+    """A new in-memory DuckDB with `bronze.*`, `silver.*`, `gold.*`, `ops.*` and `dw.*` views
+    (`filters`: see `refresh_catalog`)."""
     con = duckdb_connect()
-    refresh_catalog(con, lake, warehouse)
+    refresh_catalog(con, lake, warehouse, filters)
     return con
 
 

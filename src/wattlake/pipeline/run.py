@@ -65,15 +65,22 @@ def run_pipeline(
         record(ctx, run, StepResult("gold", message=why), started)
         record(ctx, run, StepResult("warehouse", message="gold unchanged"), started)
     else:
-        # Silver changes are about to be promoted: the bronze and silver gates decide.
-        quality_gate.check(ctx, run, "bronze")
-        quality_gate.check(ctx, run, "silver")
+        # Silver changes are about to be promoted: the bronze and silver gates decide, on the
+        # meters this run rewrote when it is the only silver run waiting for gold.
+        scoped = ctx.settings.gate_scope == "run"
+        scope = None
+        if scoped and run.silver_meters is not None and plan.pending_runs == [run.run_id]:
+            scope = quality_gate.meter_scope(run.silver_meters)
+        quality_gate.check(ctx, run, "bronze", scope=scope)
+        quality_gate.check(ctx, run, "silver", scope=scope)
         step("enriched", lambda: enriched.build(ctx, run, plan))
         step("gold", lambda: gold.build(ctx, run, plan))
         step("kpis", lambda: kpis.build(ctx, run, plan))
         step("pv_modelled", lambda: pv_modelled.build(ctx, run, plan))
         if plan.dates:
-            quality_gate.check(ctx, run, "gold")
+            whole = plan.users_changed or not scoped
+            dates = None if whole else quality_gate.date_scope(plan.dates)
+            quality_gate.check(ctx, run, "gold", scope=dates)
         step("warehouse", lambda: warehouse.build(ctx, run, plan))
         gold.commit(ctx, run, plan)
     if any(s.step == "warehouse" and s.rows_out for s in run.summary.steps):

@@ -56,6 +56,9 @@ class Run:
     engine: str
     rebuild: bool = False  # re-validate all of bronze
     force: bool = False  # promote past failed error-severity gates
+    # The meters whose silver rows this run rewrote from a window (None: all, or none): the
+    # scope of the bronze and silver gates (`steps.quality_gate`).
+    silver_meters: list[str] | None = None
     summary: RunSummary = field(init=False)
 
     def __post_init__(self) -> None:

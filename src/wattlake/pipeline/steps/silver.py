@@ -144,6 +144,7 @@ def build(ctx: Context, run: Run) -> StepResult:
         run.rebuild,
     )
     meters = window.meters
+    run.silver_meters = None if window.write_from is None else meters
     if window.write_from is None:
         scope = b if run.rebuild else new
     else:
