@@ -14,6 +14,13 @@ from wattlake.lake.catalog.bronze import (
     USER_DELETED,
     USER_PROFILE_COLUMNS,
 )
+from wattlake.lake.catalog.forecast import (
+    FORECAST_TABLES,
+    GOLD_FORECAST_ACCURACY,
+    GOLD_FORECAST_DRIFT,
+    GOLD_FORECASTS,
+    GOLD_TRADING_ADVICE,
+)
 from wattlake.lake.catalog.gold import (
     GOLD_COMMUNITY_KPIS,
     GOLD_DAILY_BALANCE,
@@ -84,6 +91,7 @@ ALL_TABLES: tuple[TableSpec, ...] = (
     GOLD_USER_PROFILES,
     GOLD_READINGS_ENRICHED,
     GOLD_PV_MODELLED,
+    *FORECAST_TABLES,
     OPS_RUNS,
     OPS_DEAD_LETTER,
     OPS_MANIFEST,
@@ -113,7 +121,12 @@ __all__ = [
     "BRONZE_SME_PRODUCTS",
     "BRONZE_USERS",
     "GOLD_COMMUNITY_KPIS",
+    "FORECAST_TABLES",
     "GOLD_DAILY_BALANCE",
+    "GOLD_FORECASTS",
+    "GOLD_FORECAST_ACCURACY",
+    "GOLD_FORECAST_DRIFT",
+    "GOLD_TRADING_ADVICE",
     "GOLD_FLOW_HOURLY",
     "GOLD_HOURLY_METER",
     "GOLD_PEAK_HOURS",
