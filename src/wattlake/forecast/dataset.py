@@ -46,6 +46,7 @@ class Family:
     unit: str
     nonnegative: bool
     inputs: Callable[[Context, S.QualityWeights], Inputs]
+    scale_mode: str = "level"  # models.QuantileModel.scale_mode
 
     def level_of(self, key: str) -> str:
         if self.levels == ("community", "portfolio"):
@@ -110,7 +111,8 @@ FAMILIES: dict[str, Family] = {
                _household_inputs),
         Family("consumption-aggregate", "consumption", ("community", "portfolio"), "kWh",
                True, _aggregate_inputs),
-        Family("solar-prosumer", "solar", ("prosumer",), "kWh", True, _solar_inputs),
+        Family("solar-prosumer", "solar", ("prosumer",), "kWh", True, _solar_inputs,
+               scale_mode="yield"),
         Family("price-zone", "price", ("zone",), "EUR/kWh", False, _price_inputs),
     )  # fmt: skip
 }

@@ -11,6 +11,8 @@ an actual value at or after the row's issue time (`issue_ts`, see `timeline`):
 - `roll7_mean`, `roll7_std`, `roll7_max`, `roll7_mean_abs`, `roll7_count`: over the seven
   whole days before the issue time's day (`issue_day_index − 7 … − 1`).
 - `slot7_mean`: the mean at the same time of day over those seven days.
+- `roll7_ghi_mean` (with irradiance): the mean GHI (W/m²) of those days' hours that have an
+  actual, so `roll7_mean / roll7_ghi_mean` is the series' recent yield per W/m².
 - calendar (`timeline`): `hour_utc`, `hour_local`, `day_of_week`, `month`, `day_of_year`,
   `season`, `is_weekend`, `is_holiday`, `is_dst`, `lead_steps`.
 - covariates known in advance, joined by (`key`, `ts`) or by `ts`: weather
@@ -52,6 +54,7 @@ HISTORY = (
     "roll7_mean_abs",
     "roll7_count",
     "slot7_mean",
+    "roll7_ghi_mean",
 )
 # Derived from the weather covariates when present.
 CLEAR_BELOW_PCT = 30.0
@@ -80,12 +83,19 @@ def _lags(g: ir.Table, grid: Grid) -> ir.Table:
 
 
 def _rolling(g: ir.Table) -> ir.Table:
-    """Per key and day: statistics of the seven days before it."""
+    """Per key and day: statistics of the seven days before it (and, with irradiance, the
+    mean GHI of the hours that have an actual: `roll7_ghi_mean`, W/m²)."""
+    has_ghi = "ghi_w_m2" in g.columns
+    extra = {}
+    if has_ghi:
+        extra["_gh"] = ibis.ifelse(g.y.notnull(), g.ghi_w_m2, ibis.null("float64")).sum()
     d = g.group_by(["key", "day_index"]).aggregate(
-        _s=g.y.sum(), _sa=g.y.abs().sum(), _sq=(g.y * g.y).sum(), _n=g.y.count(), _mx=g.y.max()
-    )
+        _s=g.y.sum(), _sa=g.y.abs().sum(), _sq=(g.y * g.y).sum(), _n=g.y.count(), _mx=g.y.max(),
+        **extra,
+    )  # fmt: skip
     w = ibis.window(group_by=d.key, order_by=d.day_index, rows=(-7, -1))
     r = d.mutate(
+        _gh7=d._gh.sum().over(w) if has_ghi else ibis.null("float64"),
         _s7=d._s.sum().over(w),
         _sa7=d._sa.sum().over(w),
         _sq7=d._sq.sum().over(w),
@@ -103,6 +113,7 @@ def _rolling(g: ir.Table) -> ir.Table:
         roll7_max=r.roll7_max,
         roll7_mean_abs=ibis.ifelse(r.roll7_count > 0, r._sa7 / n, ibis.null("float64")),
         roll7_count=r.roll7_count,
+        roll7_ghi_mean=ibis.ifelse(r.roll7_count > 0, r._gh7 / n, ibis.null("float64")),
     )
 
 
@@ -156,6 +167,12 @@ def build_features(
         time_covariates: `ts` and covariates known in advance (the same for every series).
     """
     g = _complete_grid(series, keys, tl)
+    if key_covariates is not None:
+        kc = key_covariates.rename(_ck="key", _ct="ts")
+        g = g.left_join(kc, [g.key == kc._ck, g.ts == kc._ct]).drop("_ck", "_ct")
+    if time_covariates is not None:
+        tc = time_covariates.rename(_tt="ts")
+        g = g.left_join(tc, g.ts == tc._tt).drop("_tt")
     g = _lags(g, grid)
     r = _rolling(g)
     g = g.left_join(r, [g.key == r._rk, g.issue_day_index == r._rd]).drop("_rk", "_rd")
@@ -165,12 +182,6 @@ def build_features(
     )
     lv = _last_value(g, grid)
     g = g.left_join(lv, [g.key == lv._lk, g.issue_ts == lv._lt]).drop("_lk", "_lt")
-    if key_covariates is not None:
-        kc = key_covariates.rename(_ck="key", _ct="ts")
-        g = g.left_join(kc, [g.key == kc._ck, g.ts == kc._ct]).drop("_ck", "_ct")
-    if time_covariates is not None:
-        tc = time_covariates.rename(_tt="ts")
-        g = g.left_join(tc, g.ts == tc._tt).drop("_tt")
     return _weather_derived(g)
 
 

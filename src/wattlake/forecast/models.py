@@ -23,7 +23,8 @@ import pandas as pd
 QUANTILES = (0.1, 0.5, 0.9)
 NOMINAL_COVERAGE = QUANTILES[2] - QUANTILES[0]
 SCALE_COL = "roll7_mean_abs"
-SCALE_FLOOR = 1e-3  # below this the series is treated as flat: the floor is used
+SCALE_FLOOR = 1e-3  # below this the series is treated as flat: the fallback is used
+GHI_SCALE_COL = "roll7_ghi_mean"
 # History features divided by the scale (when present in the feature table).
 SCALED = (
     "lag_1d",
@@ -40,7 +41,7 @@ SCALED = (
     "slot7_mean",
     "pv_modelled_kwh",
 )
-NOT_FEATURES = (SCALE_COL, "roll7_count")
+NOT_FEATURES = (SCALE_COL, "roll7_count", GHI_SCALE_COL)
 
 DEFAULT_PARAMS: dict[str, Any] = {
     "max_depth": 6,
@@ -76,15 +77,30 @@ class QuantileModel:
     fallback_scale: float = 1.0
     margin: float = 0.0  # conformal widening of P10/P90, in scale units
     threads: int = 2
+    # "level": the recent mean |value|; "yield": the recent value per W/m² of irradiance
+    # (PV: a sunny May and a dull March scale alike, so irradiance keeps its meaning)
+    scale_mode: str = "level"
     booster: Any = None
 
     # -- inputs ----------------------------------------------------------------------
-    def scale_of(self, frame: pd.DataFrame) -> np.ndarray:
-        s = frame[SCALE_COL].to_numpy(dtype=np.float64) if SCALE_COL in frame else None
-        if s is None:
-            return np.full(len(frame), self.fallback_scale)
-        s = np.where(np.isfinite(s) & (s > SCALE_FLOOR), s, self.fallback_scale)
+    def raw_scale(self, frame: pd.DataFrame) -> np.ndarray:
+        if SCALE_COL not in frame:
+            return np.full(len(frame), np.nan)
+        s = frame[SCALE_COL].to_numpy(dtype=np.float64, na_value=np.nan)
+        if self.scale_mode == "yield":
+            g = (
+                frame[GHI_SCALE_COL].to_numpy(dtype=np.float64, na_value=np.nan)
+                if GHI_SCALE_COL in frame
+                else np.full(len(frame), np.nan)
+            )
+            with np.errstate(divide="ignore", invalid="ignore"):
+                s = np.where(g > 1.0, s / g, np.nan)
         return s
+
+    def scale_of(self, frame: pd.DataFrame) -> np.ndarray:
+        s = self.raw_scale(frame)
+        floor = SCALE_FLOOR if self.scale_mode == "level" else SCALE_FLOOR * 1e-3
+        return np.where(np.isfinite(s) & (s > floor), s, self.fallback_scale)
 
     def matrix(self, frame: pd.DataFrame, scale: np.ndarray) -> np.ndarray:
         cols = []
@@ -112,10 +128,10 @@ class QuantileModel:
             from wattlake.errors import InputError
 
             raise InputError("no training rows with an actual value and a positive weight")
-        raw = frame[SCALE_COL].to_numpy(dtype=np.float64) if SCALE_COL in frame else None
-        if raw is not None and np.isfinite(raw).any():
-            self.fallback_scale = float(np.nanmedian(np.where(raw > SCALE_FLOOR, raw, np.nan)))
-        if not np.isfinite(self.fallback_scale) or self.fallback_scale <= SCALE_FLOOR:
+        raw = self.raw_scale(frame)
+        ok_raw = raw[np.isfinite(raw) & (raw > 0)]
+        self.fallback_scale = float(np.median(ok_raw)) if ok_raw.size else float("nan")
+        if not np.isfinite(self.fallback_scale) or self.fallback_scale <= 0:
             self.fallback_scale = max(float(np.mean(np.abs(y))), SCALE_FLOOR)
         scale = self.scale_of(frame)
         p = dict(self.params)

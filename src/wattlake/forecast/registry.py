@@ -156,14 +156,14 @@ class Registry:
                 raise InputError(f"no champion for {name}: train it first (wattlake forecast train)")
         v = self.version(name, version)
         booster = self.mlflow.xgboost.load_model(f"models:/{name}/{version}")
-        meta = json.loads(self._artifact(v.run_id, "model.json"))
+        meta = json.loads(self.artifact(v.run_id, "model.json"))
         return QuantileModel.from_meta(meta, booster), v
 
     def card(self, family: str, version: int) -> str:
         v = self.version(model_name(family), version)
-        return self._artifact(v.run_id, "model_card.md")
+        return self.artifact(v.run_id, "model_card.md")
 
-    def _artifact(self, run_id: str, path: str) -> str:
+    def artifact(self, run_id: str, path: str) -> str:
         with tempfile.TemporaryDirectory() as tmp:
             local = self.mlflow.artifacts.download_artifacts(
                 run_id=run_id, artifact_path=path, dst_path=tmp, tracking_uri=self.uri

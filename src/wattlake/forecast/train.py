@@ -185,7 +185,8 @@ def train(ctx: Context, family_name: str, opts: TrainOptions | None = None) -> T
 
     def make(p: dict[str, Any]) -> QuantileModel:
         params = {**DEFAULT_PARAMS, **opts.params, **p}
-        return QuantileModel(feats, params, fam.nonnegative, threads=opts.threads)
+        return QuantileModel(feats, params, fam.nonnegative, threads=opts.threads,
+                             scale_mode=fam.scale_mode)
 
     def weigh(rows: pd.DataFrame) -> np.ndarray:
         return _weights(rows, opts.weights)
