@@ -98,17 +98,14 @@ class Registry:
                 (d / "model_card.json").write_text(json.dumps(card, indent=2, default=str))
                 (d / "model_card.md").write_text(card_md)
                 mlflow.log_artifacts(str(d))
-            mlflow.xgboost.log_model(model.booster, name="model", model_format="ubj")
-            run_id = run.info.run_id
-        try:
-            self.client.get_registered_model(name)
-        except Exception:
-            self.client.create_registered_model(name)
-        mv = self.client.create_model_version(
-            name, f"runs:/{run_id}/model", run_id=run_id,
-            tags={"family": family, "window": str(card.get("training_window"))},
-        )  # fmt: skip
-        return self.version(name, int(mv.version))
+            info = mlflow.xgboost.log_model(
+                model.booster, name="model", model_format="ubj", registered_model_name=name
+            )
+        version = int(info.registered_model_version)
+        self.client.set_model_version_tag(name, str(version), "family", family)
+        self.client.set_model_version_tag(name, str(version), "window",
+                                          str(card.get("training_window")))  # fmt: skip
+        return self.version(name, version)
 
     def set_champion(self, family: str, version: int) -> None:
         name = model_name(family)
