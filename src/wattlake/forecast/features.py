@@ -99,7 +99,7 @@ def _rolling(g: ir.Table) -> ir.Table:
         _s7=d._s.sum().over(w),
         _sa7=d._sa.sum().over(w),
         _sq7=d._sq.sum().over(w),
-        roll7_count=d._n.sum().over(w).cast("int64"),
+        roll7_count=d._n.sum().over(w).fill_null(0).cast("int64"),
         roll7_max=d._mx.max().over(w),
     )
     n = r.roll7_count.cast("float64")

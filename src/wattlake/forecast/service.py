@@ -30,7 +30,7 @@ from wattlake.forecast.series import QualityWeights
 from wattlake.forecast.timeline import as_utc, day_start
 from wattlake.forecast.train import drift
 from wattlake.lake import catalog as cat
-from wattlake.lake.predicates import sql_dates_in
+from wattlake.lake.predicates import sql_dates_in, sql_in, sql_str, sql_ts
 from wattlake.observability.alerts import forecast_alerts, notify_all, write_alerts
 from wattlake.warehouse.forecasts import load_forecasts
 
@@ -49,7 +49,7 @@ class PredictResult:
 
 
 def _ts(x: dt.datetime) -> str:
-    return f"TIMESTAMP '{as_utc(x).strftime('%Y-%m-%d %H:%M:%S')}'"
+    return sql_ts(as_utc(x))
 
 
 def default_issue(ctx: Context, fam: D.Family) -> dt.datetime:
@@ -116,7 +116,7 @@ def predict(
         ctx.lake.replace_where(
             cat.GOLD_FORECASTS,
             pa.Table.from_pandas(rows, preserve_index=False),
-            f"model = '{name}' AND issued_at = {_ts(issued)}",
+            f"model = {sql_str(name)} AND issued_at = {_ts(issued)}",
         )
         frames[name] = rows
         out.rows[name] = len(rows)
@@ -200,8 +200,7 @@ def evaluate(ctx: Context) -> EvaluateResult:
         if not acc.empty:
             dates = sorted(set(acc["date"]))
             models = sorted(set(acc["model"]))
-            pred = (f"{sql_dates_in('date', dates)} AND model IN ("
-                    + ", ".join(f"'{m}'" for m in models) + ")")  # fmt: skip
+            pred = f"{sql_dates_in(dates)} AND model IN {sql_in(models)}"
             ctx.lake.replace_where(cat.GOLD_FORECAST_ACCURACY,
                                    pa.Table.from_pandas(acc, preserve_index=False), pred)  # fmt: skip
             out.accuracy_rows = len(acc)

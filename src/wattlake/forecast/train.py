@@ -40,7 +40,25 @@ from wattlake.forecast.series import QualityWeights
 from wattlake.transforms.calendar import uk_holidays
 
 CLEAN_WEIGHT = 0.99
-DRIFT_FEATURES = ("temperature_c", "ghi_w_m2", "price_eur_per_kwh", "roll7_mean", "lag_1d")
+# Drift is watched on the weather and price covariates and on yesterday's value relative to
+# the series' level (`lag_1d_scaled`); a series' own level is not stationary across series.
+DRIFT_FEATURES = ("temperature_c", "ghi_w_m2", "cloud_cover_pct", "price_eur_per_kwh",
+                  "lag_1d_scaled")  # fmt: skip
+
+
+def drift_values(rows: pd.DataFrame, feature: str) -> np.ndarray | None:
+    """The values of a drift feature in `rows` (None when absent)."""
+    if feature == "lag_1d_scaled":
+        if "lag_1d" not in rows or "roll7_mean_abs" not in rows:
+            return None
+        s = rows["roll7_mean_abs"].to_numpy(dtype=np.float64, na_value=np.nan)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return rows["lag_1d"].to_numpy(dtype=np.float64, na_value=np.nan) / np.where(
+                s > 0, s, np.nan
+            )
+    if feature not in rows:
+        return None
+    return rows[feature].to_numpy(dtype=np.float64, na_value=np.nan)
 
 
 @dataclass
@@ -111,9 +129,9 @@ def drift_reference(rows: pd.DataFrame) -> dict[str, dict[str, list[float]]]:
     """Quantile bin edges and shares of the drift features in the training rows."""
     ref: dict[str, dict[str, list[float]]] = {}
     for f in DRIFT_FEATURES:
-        if f not in rows:
+        v = drift_values(rows, f)
+        if v is None:
             continue
-        v = rows[f].to_numpy(dtype=np.float64, na_value=np.nan)
         v = v[np.isfinite(v)]
         if v.size < 20:
             continue
@@ -248,9 +266,9 @@ def drift(reference: dict[str, dict[str, list[float]]], rows: pd.DataFrame) -> d
 
     out = {}
     for f, ref in reference.items():
-        if f in rows:
-            out[f] = psi_from_edges(np.array(ref["edges"]), np.array(ref["share"]),
-                                    rows[f].to_numpy(dtype=np.float64, na_value=np.nan))  # fmt: skip
+        v = drift_values(rows, f)
+        if v is not None:
+            out[f] = psi_from_edges(np.array(ref["edges"]), np.array(ref["share"]), v)
     return out
 
 
