@@ -26,8 +26,13 @@ from wattlake.lake.spec import UTC_TS
 T0 = dt.datetime(2024, 3, 18, tzinfo=dt.UTC)  # a Monday; DST starts 2024-03-31 in London
 
 
-def _series(days: int, keys: tuple[str, ...] = ("a",), step_min: int = 60, seed: int = 0,
-            drop: set[int] | None = None) -> pa.Table:  # fmt: skip
+def _series(
+    days: int,
+    keys: tuple[str, ...] = ("a",),
+    step_min: int = 60,
+    seed: int = 0,
+    drop: set[int] | None = None,
+) -> pa.Table:
     rng = np.random.default_rng(seed)
     n = days * 1440 // step_min
     ts = [T0 + dt.timedelta(minutes=step_min * i) for i in range(n)]
@@ -42,14 +47,24 @@ def _series(days: int, keys: tuple[str, ...] = ("a",), step_min: int = 60, seed:
             rows["ts"].append(ts[i])
             rows["y"].append(float(y[i]))
             rows["weight"].append(1.0)
-    return pa.table({"key": pa.array(rows["key"]), "ts": pa.array(rows["ts"], UTC_TS),
-                     "y": rows["y"], "weight": rows["weight"]})  # fmt: skip
+    return pa.table(
+        {
+            "key": pa.array(rows["key"]),
+            "ts": pa.array(rows["ts"], UTC_TS),
+            "y": rows["y"],
+            "weight": rows["weight"],
+        }
+    )
 
 
-def _features(series: pa.Table, days: int, keys: list[str], grid: Grid = Grid()) -> pd.DataFrame:
+def _features(
+    series: pa.Table, days: int, keys: list[str], grid: Grid | None = None
+) -> pd.DataFrame:
+    grid = grid or Grid()
     tl = timeline(T0, T0 + dt.timedelta(days=days), grid)
-    f = build_features(ibis.memtable(series), ibis.memtable(pa.table({"key": keys})),
-                       ibis.memtable(tl), grid)  # fmt: skip
+    f = build_features(
+        ibis.memtable(series), ibis.memtable(pa.table({"key": keys})), ibis.memtable(tl), grid
+    )
     out = f.order_by(["key", "ts"]).to_pyarrow().to_pandas()
     out["ts"] = pd.to_datetime(out["ts"], utc=True)
     return out
@@ -58,18 +73,33 @@ def _features(series: pa.Table, days: int, keys: list[str], grid: Grid = Grid())
 @pytest.mark.parametrize(
     ("drop", "check"),
     [
-        pytest.param(set(), lambda f: f.lag_1d.iloc[24 * 9 + 5] == f.y.iloc[24 * 8 + 5],
-                     id="lag_1d_is_same_hour_yesterday"),
-        pytest.param({24 * 8 + 5}, lambda f: np.isnan(f.lag_1d.iloc[24 * 9 + 5]),
-                     id="gap_gives_null_lag_not_a_shifted_value"),
-        pytest.param({24 * 8 + 5}, lambda f: f.lag_2d.iloc[24 * 9 + 5] == f.y.iloc[24 * 7 + 5],
-                     id="gap_does_not_shift_other_lags"),
-        pytest.param(set(), lambda f: f.roll7_count.iloc[24 * 9] == 7 * 24,
-                     id="rolling_window_is_seven_whole_days_before_issue"),
-        pytest.param(set(range(24 * 8, 24 * 9)), lambda f: f.roll7_count.iloc[24 * 9] == 6 * 24,
-                     id="missing_day_counts_fewer_hours"),
+        pytest.param(
+            set(),
+            lambda f: f.lag_1d.iloc[24 * 9 + 5] == f.y.iloc[24 * 8 + 5],
+            id="lag_1d_is_same_hour_yesterday",
+        ),
+        pytest.param(
+            {24 * 8 + 5},
+            lambda f: np.isnan(f.lag_1d.iloc[24 * 9 + 5]),
+            id="gap_gives_null_lag_not_a_shifted_value",
+        ),
+        pytest.param(
+            {24 * 8 + 5},
+            lambda f: f.lag_2d.iloc[24 * 9 + 5] == f.y.iloc[24 * 7 + 5],
+            id="gap_does_not_shift_other_lags",
+        ),
+        pytest.param(
+            set(),
+            lambda f: f.roll7_count.iloc[24 * 9] == 7 * 24,
+            id="rolling_window_is_seven_whole_days_before_issue",
+        ),
+        pytest.param(
+            set(range(24 * 8, 24 * 9)),
+            lambda f: f.roll7_count.iloc[24 * 9] == 6 * 24,
+            id="missing_day_counts_fewer_hours",
+        ),
     ],
-)  # fmt: skip
+)
 def test_features_lags_and_gaps(drop: set[int], check) -> None:
     f = _features(_series(12, drop=drop), 12, ["a"])
     assert len(f) == 12 * 24  # complete grid even where rows are missing
@@ -100,8 +130,9 @@ def test_meter_with_no_history_gets_rows_with_null_history() -> None:
     assert (new["roll7_count"] == 0).all()
 
 
-@pytest.mark.parametrize("horizon_h", [pytest.param(24, id="day_ahead"),
-                                       pytest.param(48, id="two_days")])  # fmt: skip
+@pytest.mark.parametrize(
+    "horizon_h", [pytest.param(24, id="day_ahead"), pytest.param(48, id="two_days")]
+)
 def test_leakage_actuals_after_issue_do_not_change_forecast(horizon_h: int) -> None:
     grid = Grid(60, horizon_h * 60)
     s = _series(30, keys=("a", "b"))
@@ -113,8 +144,9 @@ def test_leakage_actuals_after_issue_do_not_change_forecast(horizon_h: int) -> N
     # change every actual at or after the issue time
     df = s.to_pandas()
     df.loc[pd.to_datetime(df.ts, utc=True) >= issue, "y"] *= 50.0
-    f2 = _features(pa.Table.from_pandas(df, preserve_index=False).cast(s.schema), 30,
-                   ["a", "b"], grid)  # fmt: skip
+    f2 = _features(
+        pa.Table.from_pandas(df, preserve_index=False).cast(s.schema), 30, ["a", "b"], grid
+    )
     rows = f[f.issue_ts == issue].index
     assert len(rows) == 2 * horizon_h
     cols = [c for c in feats if c != "log_scale"] + ["roll7_mean_abs"]
@@ -140,11 +172,12 @@ def test_quantiles_are_ordered_and_interval_calibrated() -> None:
     [
         pytest.param(rmae, ([0, 10], [1, 9]), 0.1, id="rmae_over_range"),
         pytest.param(mape, ([0.0, 10, 10], [5, 9, 11]), 0.1, id="mape_skips_near_zero"),
-        pytest.param(coverage, ([1, 2, 3, 4], [0, 0, 0, 5], [1.5, 2.5, 2.5, 6]), 0.5,
-                     id="coverage_inclusive"),
+        pytest.param(
+            coverage, ([1, 2, 3, 4], [0, 0, 0, 5], [1.5, 2.5, 2.5, 6]), 0.5, id="coverage_inclusive"
+        ),
         pytest.param(rmae, ([5, 5], [4, 6]), float("nan"), id="rmae_flat_actuals_nan"),
     ],
-)  # fmt: skip
+)
 def test_metrics(fn, args, expected) -> None:
     got = fn(*(np.array(a, dtype=float) for a in args))
     assert (np.isnan(got) and np.isnan(expected)) or got == pytest.approx(expected)
@@ -172,14 +205,19 @@ def _write_silver(ctx, days: int = 24, meters: int = 4, seed: int = 3) -> None:
     s = _series(days, keys=tuple(f"M{i}" for i in range(meters)), step_min=30, seed=seed)
     df = s.to_pandas()
     n = len(df)
-    rows = pa.table({
-        "meter_id": df["key"], "ts": pa.array(df["ts"], UTC_TS),
-        "date": pa.array(pd.to_datetime(df["ts"], utc=True).dt.date, pa.date32()),
-        "interval_minutes": pa.array(np.full(n, 30), pa.int32()),
-        "kwh": df["y"] / 2, "kw": df["y"],
-        "quality_score": pa.array(np.full(n, 100), pa.int32()),
-        "quality_grade": ["A"] * n, "is_estimated": np.zeros(n, dtype=bool),
-    })  # fmt: skip
+    rows = pa.table(
+        {
+            "meter_id": df["key"],
+            "ts": pa.array(df["ts"], UTC_TS),
+            "date": pa.array(pd.to_datetime(df["ts"], utc=True).dt.date, pa.date32()),
+            "interval_minutes": pa.array(np.full(n, 30), pa.int32()),
+            "kwh": df["y"] / 2,
+            "kw": df["y"],
+            "quality_score": pa.array(np.full(n, 100), pa.int32()),
+            "quality_grade": ["A"] * n,
+            "is_estimated": np.zeros(n, dtype=bool),
+        }
+    )
     ctx.lake.append(cat.SILVER_READINGS, rows)
 
 
@@ -187,7 +225,6 @@ def _write_silver(ctx, days: int = 24, meters: int = 4, seed: int = 3) -> None:
 def trained_home(tmp_path_factory: pytest.TempPathFactory):
     """A home with 24 days of 4 meters, one registered champion (v1) and a worse v2."""
     from conftest import with_ctx
-
     from wattlake.config import load_settings
     from wattlake.forecast.train import TrainOptions, train
 
@@ -195,11 +232,18 @@ def trained_home(tmp_path_factory: pytest.TempPathFactory):
     settings = load_settings(home=home)
     small = dict(cv_folds=1, candidates=({},), refit=False, holdout_days=5)
     with_ctx(settings, _write_silver)
-    first = with_ctx(settings, train, "consumption-household",
-                     TrainOptions(params={"num_boost_round": 40, "max_depth": 3}, **small))  # fmt: skip
-    worse = with_ctx(settings, train, "consumption-household",
-                     TrainOptions(params={"num_boost_round": 1, "max_depth": 1, "eta": 0.01},
-                                  **small))  # fmt: skip
+    first = with_ctx(
+        settings,
+        train,
+        "consumption-household",
+        TrainOptions(params={"num_boost_round": 40, "max_depth": 3}, **small),
+    )
+    worse = with_ctx(
+        settings,
+        train,
+        "consumption-household",
+        TrainOptions(params={"num_boost_round": 1, "max_depth": 1, "eta": 0.01}, **small),
+    )
     return settings, first, worse
 
 
@@ -220,11 +264,11 @@ def test_register_if_better(trained_home) -> None:
     assert "training window" in card and "lag_1d" in card
 
 
-@pytest.mark.parametrize("target", [pytest.param("duckdb", id="duckdb"),
-                                    pytest.param("postgres", id="postgres")])  # fmt: skip
+@pytest.mark.parametrize(
+    "target", [pytest.param("duckdb", id="duckdb"), pytest.param("postgres", id="postgres")]
+)
 def test_predict_writes_gold_and_warehouse(trained_home, target: str, request) -> None:
     from conftest import with_ctx
-
     from wattlake.forecast.service import predict
     from wattlake.warehouse.targets import open_target
 
@@ -243,8 +287,10 @@ def test_predict_writes_gold_and_warehouse(trained_home, target: str, request) -
 
     t = open_target(Lake(settings.home), settings.warehouse)
     try:
-        n, lo, hi = t.rows("SELECT count(*), min(lead_hours), max(lead_hours) FROM "
-                           "dw.fact_forecasts WHERE model = 'consumption-household'")[0]  # fmt: skip
+        n, lo, hi = t.rows(
+            "SELECT count(*), min(lead_hours), max(lead_hours) FROM "
+            "dw.fact_forecasts WHERE model = 'consumption-household'"
+        )[0]
     finally:
         t.close()
     assert (n, lo, hi) == (96, 0, 23)
@@ -254,7 +300,6 @@ def test_predict_writes_gold_and_warehouse(trained_home, target: str, request) -
 
 def test_evaluate_writes_accuracy_and_raises_degradation_alert(trained_home) -> None:
     from conftest import with_ctx
-
     from wattlake.forecast.service import evaluate, predict
     from wattlake.observability.alerts import forecast_alerts
 
@@ -264,10 +309,15 @@ def test_evaluate_writes_accuracy_and_raises_degradation_alert(trained_home) -> 
     acc = with_ctx(settings, lambda c: c.lake.read(cat.GOLD_FORECAST_ACCURACY).to_pandas())
     assert res.accuracy_rows >= 1 and (acc.n > 0).all() and acc.coverage.between(0, 1).all()
     assert not with_ctx(settings, lambda c: forecast_alerts(c.sql()))  # healthy: no alert
-    bad = acc.iloc[[0]].assign(date=acc.date.max() + dt.timedelta(days=1),
-                               mae=acc.reference_mae.iloc[0] * 3, coverage=0.3)  # fmt: skip
-    with_ctx(settings, lambda c: c.lake.append(cat.GOLD_FORECAST_ACCURACY,
-                                               pa.Table.from_pandas(bad, preserve_index=False)))  # fmt: skip
+    bad = acc.iloc[[0]].assign(
+        date=acc.date.max() + dt.timedelta(days=1), mae=acc.reference_mae.iloc[0] * 3, coverage=0.3
+    )
+    with_ctx(
+        settings,
+        lambda c: c.lake.append(
+            cat.GOLD_FORECAST_ACCURACY, pa.Table.from_pandas(bad, preserve_index=False)
+        ),
+    )
     alerts = with_ctx(settings, lambda c: forecast_alerts(c.sql()))
     assert [a.rule for a in alerts] == ["forecast_degraded"]
     assert "coverage 30%" in alerts[0].message and "MAE" in alerts[0].message
@@ -282,21 +332,35 @@ def _wide(path: Path, start: str, days: int, step_min: int = 30, seed: int = 0) 
     temp = 10 + 5 * np.sin(np.arange(len(ts)) / 200) + rng.normal(0, 1, len(ts))
     h = ts.hour + ts.minute / 60
     load = 100 + 40 * np.exp(-0.5 * ((h - 18) / 2) ** 2) - 2 * temp + rng.normal(0, 3, len(ts))
-    pd.DataFrame({"datetime": ts.strftime("%Y-%m-%dT%H:%M:%S%z"), "load_mw": load,
-                  "temp_fc": temp}).to_csv(path, index=False)  # fmt: skip
+    pd.DataFrame(
+        {"datetime": ts.strftime("%Y-%m-%dT%H:%M:%S%z"), "load_mw": load, "temp_fc": temp}
+    ).to_csv(path, index=False)
     return path
 
 
 def _cli(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "wattlake.cli", *args], capture_output=True,
-                          text=True, timeout=300)  # fmt: skip
+    return subprocess.run(
+        [sys.executable, "-m", "wattlake.cli", *args], capture_output=True, text=True, timeout=300
+    )
 
 
 def test_byo_backtest_cli_beats_persistence(tmp_path: Path) -> None:
     tr = _wide(tmp_path / "train.csv", "2024-01-01", 35)
     te = _wide(tmp_path / "test.csv", "2024-02-05", 7, seed=1)
-    r = _cli("forecast", "backtest", "--train", str(tr), "--test", str(te), "--target",
-             "load_mw", "--out", str(tmp_path / "out"), "--home", str(tmp_path / "h"))  # fmt: skip
+    r = _cli(
+        "forecast",
+        "backtest",
+        "--train",
+        str(tr),
+        "--test",
+        str(te),
+        "--target",
+        "load_mw",
+        "--out",
+        str(tmp_path / "out"),
+        "--home",
+        str(tmp_path / "h"),
+    )
     assert r.returncode == 0, r.stderr
     import json
 
@@ -311,21 +375,36 @@ def test_byo_backtest_cli_beats_persistence(tmp_path: Path) -> None:
     ("make", "args", "message"),
     [
         pytest.param(lambda p: p.write_text(""), (), "empty", id="empty_file"),
-        pytest.param(lambda p: p.write_text("a,b\n1,2\n"), (), "no timestamp column",
-                     id="no_time_column"),
-        pytest.param(lambda p: p.write_text("timestamp,x\n2024-01-01,1\n"), (),
-                     "no target column 'load_mw'", id="no_target_column"),
-        pytest.param(lambda p: p.write_text("timestamp,load_mw\nnot a date,1\n"), (),
-                     "unparseable timestamp", id="bad_timestamp"),
-        pytest.param(lambda p: p.write_text("timestamp,load_mw\n2024-01-01 00:00,abc\n"
-                                            "2024-01-01 01:00,2\n"), (),
-                     "non-numeric", id="non_numeric_target"),
-        pytest.param(lambda p: p.write_text("timestamp,load_mw\n2024-01-01 00:00,1\n"
-                                            "2024-01-01 00:00,2\n"), (),
-                     "duplicate timestamp", id="duplicates"),
+        pytest.param(
+            lambda p: p.write_text("a,b\n1,2\n"), (), "no timestamp column", id="no_time_column"
+        ),
+        pytest.param(
+            lambda p: p.write_text("timestamp,x\n2024-01-01,1\n"),
+            (),
+            "no target column 'load_mw'",
+            id="no_target_column",
+        ),
+        pytest.param(
+            lambda p: p.write_text("timestamp,load_mw\nnot a date,1\n"),
+            (),
+            "unparseable timestamp",
+            id="bad_timestamp",
+        ),
+        pytest.param(
+            lambda p: p.write_text("timestamp,load_mw\n2024-01-01 00:00,abc\n2024-01-01 01:00,2\n"),
+            (),
+            "non-numeric",
+            id="non_numeric_target",
+        ),
+        pytest.param(
+            lambda p: p.write_text("timestamp,load_mw\n2024-01-01 00:00,1\n2024-01-01 00:00,2\n"),
+            (),
+            "duplicate timestamp",
+            id="duplicates",
+        ),
         pytest.param(None, ("--horizon", "soon"), "bad horizon", id="bad_horizon"),
     ],
-)  # fmt: skip
+)
 def test_byo_backtest_bad_files(tmp_path: Path, make, args, message: str) -> None:
     good = _wide(tmp_path / "test.csv", "2024-02-05", 7)
     bad = tmp_path / "train.csv"
@@ -333,8 +412,19 @@ def test_byo_backtest_bad_files(tmp_path: Path, make, args, message: str) -> Non
         _wide(bad, "2024-01-01", 20)
     else:
         make(bad)
-    r = _cli("forecast", "backtest", "--train", str(bad), "--test", str(good), "--target",
-             "load_mw", *args, "--home", str(tmp_path / "h"))  # fmt: skip
+    r = _cli(
+        "forecast",
+        "backtest",
+        "--train",
+        str(bad),
+        "--test",
+        str(good),
+        "--target",
+        "load_mw",
+        *args,
+        "--home",
+        str(tmp_path / "h"),
+    )
     assert r.returncode != 0
     lines = [ln for ln in r.stderr.strip().splitlines() if ln.strip()]
     assert len(lines) == 1 and message in lines[0], r.stderr

@@ -12,6 +12,8 @@ Each is NULL (NaN) where its inputs are missing.
 
 from __future__ import annotations
 
+import datetime as dt
+
 import numpy as np
 import pandas as pd
 
@@ -19,16 +21,16 @@ BASELINES = ("persistence_1d", "persistence_7d", "like_day")
 LIKE_DAYS = 3
 
 
-def _day_kind(ts: pd.Series, holidays: set[object]) -> np.ndarray:
+def _day_kind(ts: pd.Series, holidays: set[dt.date]) -> np.ndarray:
     """True for weekend or holiday days (UTC date of `ts`)."""
     t = pd.DatetimeIndex(ts)
     off = t.dayofweek >= 5
     if holidays:
-        off = off | np.isin(t.date, list(holidays))
+        off = off | np.isin(t.date, np.array(sorted(holidays), dtype=object))
     return np.asarray(off)
 
 
-def like_day(frame: pd.DataFrame, holidays: set[object] | None = None) -> np.ndarray:
+def like_day(frame: pd.DataFrame, holidays: set[dt.date] | None = None) -> np.ndarray:
     """Like-day forecast per row of a feature frame (`ts`, `lag_1d` … `lag_7d`)."""
     holidays = holidays or set()
     kind = _day_kind(frame["ts"], holidays)
@@ -51,7 +53,7 @@ def like_day(frame: pd.DataFrame, holidays: set[object] | None = None) -> np.nda
     return np.where(np.isfinite(same), same, fallback)
 
 
-def baseline_forecasts(frame: pd.DataFrame, holidays: set[object] | None = None) -> pd.DataFrame:
+def baseline_forecasts(frame: pd.DataFrame, holidays: set[dt.date] | None = None) -> pd.DataFrame:
     """The three baselines for every row of a feature frame (columns `BASELINES`)."""
     return pd.DataFrame(
         {

@@ -101,7 +101,9 @@ def read_wide(path: Path, target: str, time_col: str | None) -> tuple[pd.DataFra
             out[_covariate_name(str(c))] = v
     dup = int(out["ts"].duplicated().sum())
     if dup:
-        raise InputError(f"{path}: {dup} duplicate timestamp(s), e.g. {out.ts[out.ts.duplicated()].iloc[0]}")
+        raise InputError(
+            f"{path}: {dup} duplicate timestamp(s), e.g. {out.ts[out.ts.duplicated()].iloc[0]}"
+        )
     return out.sort_values("ts").reset_index(drop=True), tcol
 
 
@@ -137,25 +139,35 @@ class Backtest:
 
     def as_dict(self) -> dict[str, Any]:
         return {
-            "target": self.target, "step_minutes": self.step_minutes,
-            "horizon_minutes": self.horizon_minutes, "train_rows": self.train_rows,
-            "test_rows": self.test_rows, "covariates": self.covariates,
+            "target": self.target,
+            "step_minutes": self.step_minutes,
+            "horizon_minutes": self.horizon_minutes,
+            "train_rows": self.train_rows,
+            "test_rows": self.test_rows,
+            "covariates": self.covariates,
             "model": self.model.as_dict(),
             "baselines": {k: v.as_dict() for k, v in self.baselines.items()},
-        }  # fmt: skip
+        }
 
 
 def backtest(
-    train_path: Path, test_path: Path, target: str, time_col: str | None = None,
-    horizon: str = "24h", params: dict[str, Any] | None = None, threads: int = 2,
-) -> Backtest:  # fmt: skip
+    train_path: Path,
+    test_path: Path,
+    target: str,
+    time_col: str | None = None,
+    horizon: str = "24h",
+    params: dict[str, Any] | None = None,
+    threads: int = 2,
+) -> Backtest:
     """Fit on the training file, forecast the test file issue by issue (module doc)."""
     tr, _ = read_wide(train_path, target, time_col)
     te, _ = read_wide(test_path, target, time_col)
     covs = [c for c in tr.columns if c.startswith("cov_")]
     missing = [c for c in covs if c not in te.columns]
     if missing:
-        raise InputError(f"{test_path}: covariate column(s) missing: {', '.join(c[4:] for c in missing)}")
+        raise InputError(
+            f"{test_path}: covariate column(s) missing: {', '.join(c[4:] for c in missing)}"
+        )
     if te["ts"].min() <= tr["ts"].max():
         raise InputError(f"{test_path}: the test period must start after the training period")
     both = pd.concat([tr, te[["ts", "y", *covs]]], ignore_index=True)
@@ -165,17 +177,24 @@ def backtest(
         raise InputError(f"{train_path}: need at least 14 days of target values to train")
     start, end = both["ts"].min().to_pydatetime(), te["ts"].max().to_pydatetime() + grid.step
     con = ibis.duckdb.connect()
-    series = pa.table({"key": pa.array([KEY] * len(both)), "ts": pa.array(both["ts"], UTC_TS),
-                       "y": pa.array(both["y"], pa.float64()),
-                       "weight": pa.array(np.ones(len(both)))})  # fmt: skip
+    series = pa.table(
+        {
+            "key": pa.array([KEY] * len(both)),
+            "ts": pa.array(both["ts"], UTC_TS),
+            "y": pa.array(both["y"], pa.float64()),
+            "weight": pa.array(np.ones(len(both))),
+        }
+    )
     cov_t = pa.Table.from_pandas(both[["ts", *covs]], preserve_index=False).cast(
         pa.schema([("ts", UTC_TS), *[(c, pa.float64()) for c in covs]])
     )
     f = build_features(
-        con.create_table("s", series), con.create_table("k", pa.table({"key": [KEY]})),
-        con.create_table("tl", timeline(start, end, grid)), grid,
+        con.create_table("s", series),
+        con.create_table("k", pa.table({"key": [KEY]})),
+        con.create_table("tl", timeline(start, end, grid)),
+        grid,
         time_covariates=con.create_table("c", cov_t) if covs else None,
-    )  # fmt: skip
+    )
     frame = f.order_by("ts").to_pyarrow().to_pandas()
     frame["ts"] = pd.to_datetime(frame["ts"], utc=True)
     test_start = te["ts"].min()
@@ -183,23 +202,34 @@ def backtest(
     hist = frame[(frame["ts"] >= first) & (frame["ts"] < test_start) & frame["y"].notna()]
     test = frame[(frame["ts"] >= test_start) & frame["y"].notna()].copy()
     feats = model_features(feature_columns(list(frame.columns)))
-    make = lambda p: QuantileModel(feats, {**DEFAULT_PARAMS, **(params or {}), **p},  # noqa: E731
-                                   nonnegative=bool((tr["y"].dropna() >= 0).all()), threads=threads)  # fmt: skip
+    nonneg = bool((tr["y"].dropna() >= 0).all())
+
+    def make(p: dict[str, Any]) -> QuantileModel:
+        return QuantileModel(
+            feats, {**DEFAULT_PARAMS, **(params or {}), **p}, nonneg, threads=threads
+        )
+
     issues = sorted(hist["issue_ts"].unique())
     fold_blocks = max(1, (7 * 1440) // grid.horizon_minutes)
     folds = cv.rolling_origin(issues, 1, fold_blocks, len(issues))
     found = cv.search(hist, folds, make, lambda r: np.ones(len(r)), ({},), 0)
     model = make({}).fit(hist)
-    model.margin = cv.conformal_margin(found.oos, NOMINAL_COVERAGE) if found.oos is not None else 0.0
+    model.margin = (
+        cv.conformal_margin(found.oos, NOMINAL_COVERAGE) if found.oos is not None else 0.0
+    )
     test[["p10", "p50", "p90"]] = model.predict(test).to_numpy()
     years = range(start.year, end.year + 1)
     base = baseline_forecasts(test, set(uk_holidays(years[0], years[-1])))
     for b in BASELINES:
         test[b] = base[b]
     return Backtest(
-        target, step, grid.horizon_minutes, len(hist), len(test),
+        target,
+        step,
+        grid.horizon_minutes,
+        len(hist),
+        len(test),
         scores(test["y"], test["p50"], test["p10"], test["p90"]),
-        {b: scores(test["y"], test[b]) for b in BASELINES}, [c[4:] for c in covs],
+        {b: scores(test["y"], test[b]) for b in BASELINES},
+        [c[4:] for c in covs],
         test[["ts", "issue_ts", "y", "p10", "p50", "p90", *BASELINES]],
-    )  # fmt: skip
-
+    )

@@ -98,8 +98,15 @@ def search(
             losses.append(_score(m, te))
             q, scale = m.predict_scaled(te)
             parts.append(
-                pd.DataFrame({"y": te["y"].to_numpy(), "scale": scale,
-                              "q10": q[:, 0], "q50": q[:, 1], "q90": q[:, 2]})  # fmt: skip
+                pd.DataFrame(
+                    {
+                        "y": te["y"].to_numpy(),
+                        "scale": scale,
+                        "q10": q[:, 0],
+                        "q50": q[:, 1],
+                        "q90": q[:, 2],
+                    }
+                )
             )
         if not losses:
             continue

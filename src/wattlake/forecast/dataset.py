@@ -19,7 +19,7 @@ import pyarrow as pa
 
 from wattlake.context import Context
 from wattlake.errors import InputError
-from wattlake.forecast import series as S
+from wattlake.forecast import series as ser
 from wattlake.forecast.features import HISTORY_DAYS, build_features
 from wattlake.forecast.timeline import Grid, as_utc, day_start, timeline
 from wattlake.geo import WEATHER_MAX_DISTANCE_KM
@@ -45,12 +45,12 @@ class Family:
     levels: tuple[str, ...]
     unit: str
     nonnegative: bool
-    inputs: Callable[[Context, S.QualityWeights], Inputs]
+    inputs: Callable[[Context, ser.QualityWeights], Inputs]
     scale_mode: str = "level"  # models.QuantileModel.scale_mode
 
     def level_of(self, key: str) -> str:
         if self.levels == ("community", "portfolio"):
-            return "portfolio" if key == S.PORTFOLIO_KEY else "community"
+            return "portfolio" if key == ser.PORTFOLIO_KEY else "community"
         return self.levels[0]
 
 
@@ -58,63 +58,73 @@ def _t(ctx: Context, spec: cat.TableSpec) -> ir.Table:
     return ctx.engine.read(ctx.lake, spec)
 
 
-def _households(ctx: Context, weights: S.QualityWeights) -> ir.Table:
-    hours = S.meter_hours(_t(ctx, cat.SILVER_READINGS), weights)
-    return S.user_series(hours, _t(ctx, cat.SILVER_USERS), CHANNEL_CONSUMPTION)
+def _households(ctx: Context, weights: ser.QualityWeights) -> ir.Table:
+    hours = ser.meter_hours(_t(ctx, cat.SILVER_READINGS), weights)
+    return ser.user_series(hours, _t(ctx, cat.SILVER_USERS), CHANNEL_CONSUMPTION)
 
 
 def _price(ctx: Context) -> ir.Table:
-    return S.hourly_price(_t(ctx, cat.SILVER_PRICES), ctx.settings.price_zone)
+    return ser.hourly_price(_t(ctx, cat.SILVER_PRICES), ctx.settings.price_zone)
 
 
-def _household_inputs(ctx: Context, weights: S.QualityWeights) -> Inputs:
+def _household_inputs(ctx: Context, weights: ser.QualityWeights) -> Inputs:
     users, weather = _t(ctx, cat.SILVER_USERS), _t(ctx, cat.SILVER_WEATHER)
     return Inputs(
         _households(ctx, weights),
-        S.user_weather(users, weather, WEATHER_MAX_DISTANCE_KM),
+        ser.user_weather(users, weather, WEATHER_MAX_DISTANCE_KM),
         _price(ctx),
     )
 
 
-def _aggregate_inputs(ctx: Context, weights: S.QualityWeights) -> Inputs:
+def _aggregate_inputs(ctx: Context, weights: ser.QualityWeights) -> Inputs:
     hh = _households(ctx, weights)
-    groups = S.community_groups(hh, _t(ctx, cat.GOLD_USER_PROFILES)).union(
-        S.portfolio_groups(hh)
+    groups = ser.community_groups(hh, _t(ctx, cat.GOLD_USER_PROFILES)).union(
+        ser.portfolio_groups(hh)
     )
-    weather = S.city_weather(_t(ctx, cat.SILVER_WEATHER))
+    weather = ser.city_weather(_t(ctx, cat.SILVER_WEATHER))
     price = _price(ctx)
     cov = weather.outer_join(price, weather.ts == price.ts)
-    cov = cov.select(ts=cov.ts.fill_null(cov.ts_right), **{c: cov[c] for c in
-                     (*S.WEATHER_COLUMNS, "price_eur_per_kwh")})  # fmt: skip
-    return Inputs(S.aggregate_series(hh, groups), None, cov)
+    cov = cov.select(
+        ts=cov.ts.fill_null(cov.ts_right),
+        **{c: cov[c] for c in (*ser.WEATHER_COLUMNS, "price_eur_per_kwh")},
+    )
+    return Inputs(ser.aggregate_series(hh, groups), None, cov)
 
 
-def _solar_inputs(ctx: Context, weights: S.QualityWeights) -> Inputs:
+def _solar_inputs(ctx: Context, weights: ser.QualityWeights) -> Inputs:
     users, weather = _t(ctx, cat.SILVER_USERS), _t(ctx, cat.SILVER_WEATHER)
-    hours = S.meter_hours(_t(ctx, cat.SILVER_READINGS), weights)
-    pv = S.user_series(hours, users, CHANNEL_PRODUCTION)
-    uw = S.user_weather(users, weather, WEATHER_MAX_DISTANCE_KM)
-    mod = S.pv_modelled(_t(ctx, cat.GOLD_PV_MODELLED)).rename(_k="key", _ts="ts")
+    hours = ser.meter_hours(_t(ctx, cat.SILVER_READINGS), weights)
+    pv = ser.user_series(hours, users, CHANNEL_PRODUCTION)
+    uw = ser.user_weather(users, weather, WEATHER_MAX_DISTANCE_KM)
+    mod = ser.pv_modelled(_t(ctx, cat.GOLD_PV_MODELLED)).rename(_k="key", _ts="ts")
     cov = uw.left_join(mod, [uw.key == mod._k, uw.ts == mod._ts]).drop("_k", "_ts")
     return Inputs(pv, cov, None)
 
 
-def _price_inputs(ctx: Context, weights: S.QualityWeights) -> Inputs:
-    s = S.price_series(_t(ctx, cat.SILVER_PRICES), ctx.settings.price_zone)
-    return Inputs(s, None, S.city_weather(_t(ctx, cat.SILVER_WEATHER)))
+def _price_inputs(ctx: Context, weights: ser.QualityWeights) -> Inputs:
+    s = ser.price_series(_t(ctx, cat.SILVER_PRICES), ctx.settings.price_zone)
+    return Inputs(s, None, ser.city_weather(_t(ctx, cat.SILVER_WEATHER)))
 
 
 FAMILIES: dict[str, Family] = {
     f.name: f
     for f in (
-        Family("consumption-household", "consumption", ("household",), "kWh", True,
-               _household_inputs),
-        Family("consumption-aggregate", "consumption", ("community", "portfolio"), "kWh",
-               True, _aggregate_inputs),
-        Family("solar-prosumer", "solar", ("prosumer",), "kWh", True, _solar_inputs,
-               scale_mode="yield"),
+        Family(
+            "consumption-household", "consumption", ("household",), "kWh", True, _household_inputs
+        ),
+        Family(
+            "consumption-aggregate",
+            "consumption",
+            ("community", "portfolio"),
+            "kWh",
+            True,
+            _aggregate_inputs,
+        ),
+        Family(
+            "solar-prosumer", "solar", ("prosumer",), "kWh", True, _solar_inputs, scale_mode="yield"
+        ),
         Family("price-zone", "price", ("zone",), "EUR/kWh", False, _price_inputs),
-    )  # fmt: skip
+    )
 }
 
 
@@ -125,7 +135,7 @@ def family(name: str) -> Family:
         raise InputError(f"unknown model '{name}' (known: {', '.join(FAMILIES)})") from None
 
 
-def span(ctx: Context, fam: Family, weights: S.QualityWeights) -> tuple[dt.datetime, dt.datetime]:
+def span(ctx: Context, fam: Family, weights: ser.QualityWeights) -> tuple[dt.datetime, dt.datetime]:
     """First and last time of the family's actuals; `InputError` when there are none."""
     s = fam.inputs(ctx, weights).series
     row = ctx.engine.to_arrow(s.aggregate(lo=s.ts.min(), hi=s.ts.max())).to_pylist()[0]
@@ -139,7 +149,7 @@ def frame(
     fam: Family,
     start: dt.datetime,
     end: dt.datetime,
-    weights: S.QualityWeights,
+    weights: ser.QualityWeights,
     *,
     grid: Grid = DAY_AHEAD,
     keys: list[str] | None = None,
@@ -163,10 +173,13 @@ def frame(
         key_t = ibis.memtable(pa.table({"key": pa.array(keys, pa.string())}))
     tl = ibis.memtable(timeline(lo, end, grid))
     f = build_features(
-        s, key_t, tl, grid,
+        s,
+        key_t,
+        tl,
+        grid,
         key_covariates=_window(inp.key_covariates, lo, end),
         time_covariates=_window(inp.time_covariates, lo, end),
-    )  # fmt: skip
+    )
     f = f.filter(f.ts >= start)
     out = ctx.engine.to_arrow(f.order_by(["key", "ts"])).to_pandas()
     out["level"] = [fam.level_of(k) for k in out["key"]] if len(out) else []
@@ -177,4 +190,3 @@ def _window(t: ir.Table | None, lo: dt.datetime, hi: dt.datetime) -> ir.Table | 
     if t is None:
         return None
     return t.filter((t.ts >= lo) & (t.ts < hi))
-

@@ -64,8 +64,12 @@ HISTORY_DAYS = 8  # days of actuals before the first issue that the features rea
 
 def _complete_grid(series: ir.Table, keys: ir.Table, tl: ir.Table) -> ir.Table:
     """keys × timeline, with `y` and `weight` where the series has them (NULL elsewhere)."""
-    s = series.select(_k=series.key, _t=series.ts, y=series.y.cast("float64"),
-                      weight=series.weight.cast("float64"))  # fmt: skip
+    s = series.select(
+        _k=series.key,
+        _t=series.ts,
+        y=series.y.cast("float64"),
+        weight=series.weight.cast("float64"),
+    )
     g = keys.select("key").distinct().cross_join(tl)
     g = g.left_join(s, [g.key == s._k, g.ts == s._t]).drop("_k", "_t")
     return g
@@ -90,9 +94,13 @@ def _rolling(g: ir.Table) -> ir.Table:
     if has_ghi:
         extra["_gh"] = ibis.ifelse(g.y.notnull(), g.ghi_w_m2, ibis.null("float64")).sum()
     d = g.group_by(["key", "day_index"]).aggregate(
-        _s=g.y.sum(), _sa=g.y.abs().sum(), _sq=(g.y * g.y).sum(), _n=g.y.count(), _mx=g.y.max(),
+        _s=g.y.sum(),
+        _sa=g.y.abs().sum(),
+        _sq=(g.y * g.y).sum(),
+        _n=g.y.count(),
+        _mx=g.y.max(),
         **extra,
-    )  # fmt: skip
+    )
     w = ibis.window(group_by=d.key, order_by=d.day_index, rows=(-7, -1))
     r = d.mutate(
         _gh7=d._gh.sum().over(w) if has_ghi else ibis.null("float64"),

@@ -105,9 +105,8 @@ class Scores:
 def scores(
     y: np.ndarray, p50: np.ndarray, p10: np.ndarray | None = None, p90: np.ndarray | None = None
 ) -> Scores:
-    yy, pp = _pairs(y, p50)
     return Scores(
-        n=int(yy.size),
+        n=int(_pairs(y, p50)[0].size),
         mae=mae(y, p50),
         rmae=rmae(y, p50),
         rmse=rmse(y, p50),
@@ -127,8 +126,11 @@ def psi(expected: np.ndarray, actual: np.ndarray, bins: int = PSI_BINS) -> float
     if e.size < bins or a.size == 0:
         return float("nan")
     edges = np.unique(np.quantile(e, np.linspace(0, 1, bins + 1)[1:-1]))
-    return psi_from_edges(edges, np.bincount(np.searchsorted(edges, e, side="right"),
-                                             minlength=edges.size + 1) / e.size, a)  # fmt: skip
+    return psi_from_edges(
+        edges,
+        np.bincount(np.searchsorted(edges, e, side="right"), minlength=edges.size + 1) / e.size,
+        a,
+    )
 
 
 def psi_from_edges(edges: np.ndarray, expected_share: np.ndarray, actual: np.ndarray) -> float:

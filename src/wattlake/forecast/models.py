@@ -61,9 +61,7 @@ def _xgb() -> Any:
     except ImportError:  # pragma: no cover - depends on the install
         from wattlake.errors import WattlakeError
 
-        raise WattlakeError(
-            "forecasting needs xgboost: pip install 'wattlake[forecast]'"
-        ) from None
+        raise WattlakeError("forecasting needs xgboost: pip install 'wattlake[forecast]'") from None
     return xgboost
 
 
@@ -138,9 +136,13 @@ class QuantileModel:
         rounds = int(p.pop("num_boost_round"))
         max_bin = int(p.pop("max_bin", 256))
         dtrain = xgb.QuantileDMatrix(
-            self.matrix(frame, scale), y / scale, weight=w, max_bin=max_bin,
-            feature_names=self.features, nthread=self.threads,
-        )  # fmt: skip
+            self.matrix(frame, scale),
+            y / scale,
+            weight=w,
+            max_bin=max_bin,
+            feature_names=self.features,
+            nthread=self.threads,
+        )
         p.update(
             objective="reg:quantileerror",
             quantile_alpha=np.array(QUANTILES),
@@ -156,8 +158,9 @@ class QuantileModel:
         """Raw quantiles in scale units, sorted per row, and the scale (before the margin)."""
         xgb = _xgb()
         scale = self.scale_of(frame)
-        dm = xgb.DMatrix(self.matrix(frame, scale), feature_names=self.features,
-                         nthread=self.threads)  # fmt: skip
+        dm = xgb.DMatrix(
+            self.matrix(frame, scale), feature_names=self.features, nthread=self.threads
+        )
         q = np.asarray(self.booster.predict(dm), dtype=np.float64).reshape(len(frame), -1)
         return np.sort(q, axis=1), scale
 

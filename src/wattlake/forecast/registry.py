@@ -89,7 +89,7 @@ class Registry:
 
         mlflow = self.mlflow
         name = model_name(family)
-        with mlflow.start_run(experiment_id=self.experiment_id, run_name=family) as run:
+        with mlflow.start_run(experiment_id=self.experiment_id, run_name=family):
             mlflow.log_params({k: str(v)[:500] for k, v in params.items()})
             mlflow.log_metrics({k: float(v) for k, v in metrics.items() if math.isfinite(v)})
             with tempfile.TemporaryDirectory() as tmp:
@@ -103,8 +103,9 @@ class Registry:
             )
         version = int(info.registered_model_version)
         self.client.set_model_version_tag(name, str(version), "family", family)
-        self.client.set_model_version_tag(name, str(version), "window",
-                                          str(card.get("training_window")))  # fmt: skip
+        self.client.set_model_version_tag(
+            name, str(version), "window", str(card.get("training_window"))
+        )
         return self.version(name, version)
 
     def set_champion(self, family: str, version: int) -> None:
@@ -119,9 +120,17 @@ class Registry:
         except Exception:
             raise InputError(f"no version {version} of model {name}") from None
         champ = self.champion_version(name)
-        run = self.client.get_run(mv.run_id)
-        return Version(name, int(mv.version), mv.run_id, champ == int(mv.version),
-                       dict(run.data.metrics), dict(mv.tags), int(mv.creation_timestamp))  # fmt: skip
+        run_id = str(mv.run_id)
+        run = self.client.get_run(run_id)
+        return Version(
+            name,
+            int(mv.version),
+            run_id,
+            champ == int(mv.version),
+            dict(run.data.metrics),
+            dict(mv.tags),
+            int(mv.creation_timestamp),
+        )
 
     def champion_version(self, name: str) -> int | None:
         try:
@@ -150,7 +159,9 @@ class Registry:
         if version is None:
             version = self.champion_version(name)
             if version is None:
-                raise InputError(f"no champion for {name}: train it first (wattlake forecast train)")
+                raise InputError(
+                    f"no champion for {name}: train it first (wattlake forecast train)"
+                )
         v = self.version(name, version)
         booster = self.mlflow.xgboost.load_model(f"models:/{name}/{version}")
         meta = json.loads(self.artifact(v.run_id, "model.json"))

@@ -132,7 +132,9 @@ def aggregate_series(household: ir.Table, groups: ir.Table) -> ir.Table:
 def community_groups(household_keys: ir.Table, communities: ir.Table) -> ir.Table:
     """`key` (user) → `group_key` = `community-<id>` (users with a community)."""
     c = communities.filter(communities.community_id.notnull())
-    c = c.select(_u=c.user_id, group_key=ibis.literal(COMMUNITY_PREFIX) + c.community_id.cast("string"))
+    c = c.select(
+        _u=c.user_id, group_key=ibis.literal(COMMUNITY_PREFIX) + c.community_id.cast("string")
+    )
     k = household_keys.select("key").distinct()
     return k.join(c, k.key == c._u).select("key", "group_key")
 
@@ -192,5 +194,6 @@ def hourly_price(prices: ir.Table, zone: str) -> ir.Table:
 
 def pv_modelled(modelled: ir.Table) -> ir.Table:
     """`key` (user), `ts`, `pv_modelled_kwh` from `gold.pv_modelled_hourly`."""
-    return modelled.select(key=modelled.user_id, ts=modelled.hour_ts,
-                           pv_modelled_kwh=modelled.modelled_kwh)  # fmt: skip
+    return modelled.select(
+        key=modelled.user_id, ts=modelled.hour_ts, pv_modelled_kwh=modelled.modelled_kwh
+    )

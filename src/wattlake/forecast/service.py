@@ -23,7 +23,7 @@ import pyarrow as pa
 
 from wattlake.context import Context
 from wattlake.errors import InputError
-from wattlake.forecast import dataset as D
+from wattlake.forecast import dataset as ds
 from wattlake.forecast.advice import advise, p2p_price
 from wattlake.forecast.registry import Registry, model_name
 from wattlake.forecast.series import QualityWeights
@@ -52,20 +52,23 @@ def _ts(x: dt.datetime) -> str:
     return sql_ts(as_utc(x))
 
 
-def default_issue(ctx: Context, fam: D.Family) -> dt.datetime:
+def default_issue(ctx: Context, fam: ds.Family) -> dt.datetime:
     """Midnight UTC after the family's last actual."""
-    _, hi = D.span(ctx, fam, QualityWeights())
+    _, hi = ds.span(ctx, fam, QualityWeights())
     return day_start(hi) + dt.timedelta(days=1)
 
 
 def forecast_family(
-    ctx: Context, reg: Registry, fam: D.Family, issued_at: dt.datetime | None,
+    ctx: Context,
+    reg: Registry,
+    fam: ds.Family,
+    issued_at: dt.datetime | None,
     version: int | None = None,
-) -> pd.DataFrame:  # fmt: skip
+) -> pd.DataFrame:
     """`gold.forecasts` rows of one family's champion (or `version`) for one issue."""
     model, v = reg.load(fam.name, version)
     issued = as_utc(issued_at) if issued_at else default_issue(ctx, fam)
-    f = D.frame(ctx, fam, issued, issued + HORIZON, QualityWeights(), actuals_before=issued)
+    f = ds.frame(ctx, fam, issued, issued + HORIZON, QualityWeights(), actuals_before=issued)
     f = f[f["roll7_count"] > 0]  # series with actuals in the week before the issue
     if f.empty:
         return pd.DataFrame()
@@ -92,16 +95,18 @@ def forecast_family(
 
 
 def predict(
-    ctx: Context, families: list[str] | None = None, issued_at: dt.datetime | None = None,
+    ctx: Context,
+    families: list[str] | None = None,
+    issued_at: dt.datetime | None = None,
     version: int | None = None,
-) -> PredictResult:  # fmt: skip
+) -> PredictResult:
     """Forecast the next 24 h with every champion (module doc)."""
     reg = Registry(ctx.settings.home)
-    names = families or [f for f in D.FAMILIES if reg.champion_version(model_name(f))]
+    names = families or [f for f in ds.FAMILIES if reg.champion_version(model_name(f))]
     out = PredictResult(as_utc(issued_at) if issued_at else None)
     frames: dict[str, pd.DataFrame] = {}
     for name in names:
-        fam = D.family(name)
+        fam = ds.family(name)
         try:
             rows = forecast_family(ctx, reg, fam, issued_at, version)
         except InputError as exc:
@@ -130,13 +135,15 @@ def predict(
     if cons is not None:
         prod = frames.get("solar-prosumer", cons.iloc[:0])
         s = ctx.settings
-        price = p2p_price(s.grid_sell_eur_per_kwh, s.grid_buy_eur_per_kwh,
-                          s.market_grid_fee_eur_per_kwh)  # fmt: skip
+        price = p2p_price(
+            s.grid_sell_eur_per_kwh, s.grid_buy_eur_per_kwh, s.market_grid_fee_eur_per_kwh
+        )
         adv = advise(cons, prod, price)
         issued_set = sorted({as_utc(x.to_pydatetime()) for x in cons["issued_at"]})
         pred = " OR ".join(f"issued_at = {_ts(i)}" for i in issued_set)
-        ctx.lake.replace_where(cat.GOLD_TRADING_ADVICE,
-                               pa.Table.from_pandas(adv, preserve_index=False), pred)  # fmt: skip
+        ctx.lake.replace_where(
+            cat.GOLD_TRADING_ADVICE, pa.Table.from_pandas(adv, preserve_index=False), pred
+        )
         out.advice_rows = len(adv)
     return out
 
@@ -154,10 +161,10 @@ class EvaluateResult:
 def _accuracy(ctx: Context, fc: pd.DataFrame, reg: Registry) -> pd.DataFrame:
     rows = []
     for (name, version), g in fc.groupby(["model", "model_version"]):
-        fam = D.family(str(name))
+        fam = ds.family(str(name))
         lo = pd.Timestamp(g["ts"].min()).to_pydatetime()
         hi = pd.Timestamp(g["ts"].max()).to_pydatetime() + dt.timedelta(hours=1)
-        act = D.frame(ctx, fam, lo, hi, QualityWeights(), keys=sorted(g["key"].unique()))
+        act = ds.frame(ctx, fam, lo, hi, QualityWeights(), keys=sorted(g["key"].unique()))
         act = act[["key", "ts", "y", "lag_1d", "lag_7d"]]
         act["ts"] = pd.to_datetime(act["ts"], utc=True)
         j = g.assign(ts=pd.to_datetime(g["ts"], utc=True)).merge(act, on=["key", "ts"])
@@ -174,19 +181,30 @@ def _accuracy(ctx: Context, fc: pd.DataFrame, reg: Registry) -> pd.DataFrame:
             span = d.groupby("key")["y"].agg(lambda y: y.max() - y.min())
             kmae = d.assign(e=err.abs()).groupby("key")["e"].mean()
             ok = span > 0
-            pers = [float(np.nanmean(np.abs(d[c] - d["y"]))) for c in ("lag_1d", "lag_7d")
-                    if d[c].notna().any()]  # fmt: skip
-            rows.append({
-                "model": name, "model_version": int(version), "target": fam.target,
-                "level": level, "date": day, "n": len(d), "keys": d["key"].nunique(),
-                "mae": float(err.abs().mean()),
-                "rmae": float((kmae[ok] / span[ok]).mean()) if ok.any() else np.nan,
-                "rmse": float(np.sqrt((err**2).mean())), "bias": float(err.mean()),
-                "coverage": float(((d["y"] >= d["p10"]) & (d["y"] <= d["p90"])).mean()),
-                "persistence_mae": min(pers) if pers else np.nan,
-                "reference_mae": ref.get(f"{level}_mae", np.nan),
-                "evaluated_at": pd.Timestamp(ctx.clock()),
-            })  # fmt: skip
+            pers = [
+                float(np.nanmean(np.abs(d[c] - d["y"])))
+                for c in ("lag_1d", "lag_7d")
+                if d[c].notna().any()
+            ]
+            rows.append(
+                {
+                    "model": name,
+                    "model_version": int(version),
+                    "target": fam.target,
+                    "level": level,
+                    "date": day,
+                    "n": len(d),
+                    "keys": d["key"].nunique(),
+                    "mae": float(err.abs().mean()),
+                    "rmae": float((kmae[ok] / span[ok]).mean()) if ok.any() else np.nan,
+                    "rmse": float(np.sqrt((err**2).mean())),
+                    "bias": float(err.mean()),
+                    "coverage": float(((d["y"] >= d["p10"]) & (d["y"] <= d["p90"])).mean()),
+                    "persistence_mae": min(pers) if pers else np.nan,
+                    "reference_mae": ref.get(f"{level}_mae", np.nan),
+                    "evaluated_at": pd.Timestamp(ctx.clock()),
+                }
+            )
     return pd.DataFrame(rows)
 
 
@@ -201,24 +219,34 @@ def evaluate(ctx: Context) -> EvaluateResult:
             dates = sorted(set(acc["date"]))
             models = sorted(set(acc["model"]))
             pred = f"{sql_dates_in(dates)} AND model IN {sql_in(models)}"
-            ctx.lake.replace_where(cat.GOLD_FORECAST_ACCURACY,
-                                   pa.Table.from_pandas(acc, preserve_index=False), pred)  # fmt: skip
+            ctx.lake.replace_where(
+                cat.GOLD_FORECAST_ACCURACY, pa.Table.from_pandas(acc, preserve_index=False), pred
+            )
             out.accuracy_rows = len(acc)
     drift_rows = []
-    for name in D.FAMILIES:
+    for name in ds.FAMILIES:
         v = reg.champion_version(model_name(name))
         if v is None:
             continue
-        fam = D.family(name)
-        ref = json.loads(reg.artifact(reg.version(model_name(name), v).run_id,
-                                       "model_card.json")).get("drift_reference", {})  # fmt: skip
-        _, hi = D.span(ctx, fam, QualityWeights())
+        fam = ds.family(name)
+        ref = json.loads(
+            reg.artifact(reg.version(model_name(name), v).run_id, "model_card.json")
+        ).get("drift_reference", {})
+        _, hi = ds.span(ctx, fam, QualityWeights())
         lo = day_start(hi) - dt.timedelta(days=DRIFT_DAYS - 1)
-        rows = D.frame(ctx, fam, lo, hi + dt.timedelta(hours=1), QualityWeights())
+        rows = ds.frame(ctx, fam, lo, hi + dt.timedelta(hours=1), QualityWeights())
         for feat, value in drift(ref, rows).items():
-            drift_rows.append({"model": name, "model_version": v, "feature": feat, "psi": value,
-                               "window_start": pd.Timestamp(lo), "window_end": pd.Timestamp(hi),
-                               "computed_at": pd.Timestamp(ctx.clock())})  # fmt: skip
+            drift_rows.append(
+                {
+                    "model": name,
+                    "model_version": v,
+                    "feature": feat,
+                    "psi": value,
+                    "window_start": pd.Timestamp(lo),
+                    "window_end": pd.Timestamp(hi),
+                    "computed_at": pd.Timestamp(ctx.clock()),
+                }
+            )
     if drift_rows:
         ctx.lake.replace_where(cat.GOLD_FORECAST_DRIFT, pa.Table.from_pylist(drift_rows), None)
         out.drift_rows = len(drift_rows)

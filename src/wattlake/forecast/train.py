@@ -30,7 +30,7 @@ import pandas as pd
 from wattlake.context import Context
 from wattlake.errors import InputError
 from wattlake.forecast import cv
-from wattlake.forecast import dataset as D
+from wattlake.forecast import dataset as ds
 from wattlake.forecast.baselines import BASELINES, baseline_forecasts
 from wattlake.forecast.features import feature_columns
 from wattlake.forecast.metrics import psi, scores
@@ -42,8 +42,13 @@ from wattlake.transforms.calendar import uk_holidays
 CLEAN_WEIGHT = 0.99
 # Drift is watched on the weather and price covariates and on yesterday's value relative to
 # the series' level (`lag_1d_scaled`); a series' own level is not stationary across series.
-DRIFT_FEATURES = ("temperature_c", "ghi_w_m2", "cloud_cover_pct", "price_eur_per_kwh",
-                  "lag_1d_scaled")  # fmt: skip
+DRIFT_FEATURES = (
+    "temperature_c",
+    "ghi_w_m2",
+    "cloud_cover_pct",
+    "price_eur_per_kwh",
+    "lag_1d_scaled",
+)
 
 
 def drift_values(rows: pd.DataFrame, feature: str) -> np.ndarray | None:
@@ -100,7 +105,7 @@ def _weights(rows: pd.DataFrame, w: QualityWeights) -> np.ndarray:
     return np.where(rows["y"].notna(), 1.0, 0.0)
 
 
-def level_metrics(bt: pd.DataFrame, holidays: set[object]) -> dict[str, dict[str, float]]:
+def level_metrics(bt: pd.DataFrame, holidays: set[dt.date]) -> dict[str, dict[str, float]]:
     """Per level: model scores, per-key mean MAE / rMAE, baselines' MAE, improvement."""
     out: dict[str, dict[str, float]] = {}
     base = baseline_forecasts(bt, holidays)
@@ -112,9 +117,11 @@ def level_metrics(bt: pd.DataFrame, holidays: set[object]) -> dict[str, dict[str
             for b in BASELINES:
                 m[f"{tag}{b}_mae"] = scores(rows["y"], base.loc[rows.index, b]).mae
         per_key = g.groupby("key").apply(
-            lambda k: pd.Series({"mae": np.mean(np.abs(k.y - k.p50)),
-                                 "span": k.y.max() - k.y.min()}), include_groups=False
-        )  # fmt: skip
+            lambda k: pd.Series(
+                {"mae": np.mean(np.abs(k.y - k.p50)), "span": k.y.max() - k.y.min()}
+            ),
+            include_groups=False,
+        )
         m["key_mean_mae"] = float(per_key["mae"].mean())
         ok = per_key["span"] > 0
         m["key_mean_rmae"] = float((per_key["mae"][ok] / per_key["span"][ok]).mean())
@@ -141,8 +148,9 @@ def drift_reference(rows: pd.DataFrame) -> dict[str, dict[str, list[float]]]:
     return ref
 
 
-def _card(fam: D.Family, res: TrainResult, model: QuantileModel, w: QualityWeights,
-          champ: int | None) -> tuple[dict[str, Any], str]:  # fmt: skip
+def _card(
+    fam: ds.Family, res: TrainResult, model: QuantileModel, w: QualityWeights, champ: int | None
+) -> tuple[dict[str, Any], str]:
     card = {
         "model": f"wattlake-{fam.name}",
         "target": fam.target,
@@ -158,18 +166,23 @@ def _card(fam: D.Family, res: TrainResult, model: QuantileModel, w: QualityWeigh
         "backtest": res.by_level,
         "champion_before": champ,
     }
-    lines = [f"# Model card: wattlake-{fam.name}", "",
-             f"- target: {fam.target} ({fam.unit} per hour), levels: {', '.join(fam.levels)}",
-             f"- training window (issue days): {card['training_window']}; rows {res.rows_train:,}",
-             "- model: XGBoost quantile regression P10/P50/P90 on a scale-free target; "
-             f"conformal margin {model.margin:.4f}",
-             f"- quality weights: {'on' if w.enabled else 'off'} ({w})",
-             f"- parameters: {res.params}",
-             f"- features ({len(model.features)}): {', '.join(model.features)}", "",
-             "## Backtest (last window, day-ahead)", "",
-             "| level | MAE | rMAE (per key) | RMSE | R² | MAPE | coverage P10–P90 "
-             "| persistence 1d | persistence 7d | like-day | vs best persistence |",
-             "|---|---|---|---|---|---|---|---|---|---|---|"]  # fmt: skip
+    lines = [
+        f"# Model card: wattlake-{fam.name}",
+        "",
+        f"- target: {fam.target} ({fam.unit} per hour), levels: {', '.join(fam.levels)}",
+        f"- training window (issue days): {card['training_window']}; rows {res.rows_train:,}",
+        "- model: XGBoost quantile regression P10/P50/P90 on a scale-free target; "
+        f"conformal margin {model.margin:.4f}",
+        f"- quality weights: {'on' if w.enabled else 'off'} ({w})",
+        f"- parameters: {res.params}",
+        f"- features ({len(model.features)}): {', '.join(model.features)}",
+        "",
+        "## Backtest (last window, day-ahead)",
+        "",
+        "| level | MAE | rMAE (per key) | RMSE | R² | MAPE | coverage P10–P90 "
+        "| persistence 1d | persistence 7d | like-day | vs best persistence |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
     for lv, m in res.by_level.items():
         lines.append(
             f"| {lv} | {m['mae']:.4f} | {m['key_mean_rmae']:.3f} | {m['rmse']:.4f} | "
@@ -184,12 +197,12 @@ def train(ctx: Context, family_name: str, opts: TrainOptions | None = None) -> T
     """Train, backtest and register one model family (module doc)."""
     opts = opts or TrainOptions()
     t0 = time.perf_counter()
-    fam = D.family(family_name)
-    lo, hi = D.span(ctx, fam, opts.weights)
+    fam = ds.family(family_name)
+    lo, hi = ds.span(ctx, fam, opts.weights)
     end = hi + dt.timedelta(hours=1)
     if opts.until is not None:
         end = min(end, opts.until)
-    frame = D.frame(ctx, fam, lo + dt.timedelta(days=1), end, opts.weights)
+    frame = ds.frame(ctx, fam, lo + dt.timedelta(days=1), end, opts.weights)
     frame = frame[frame["roll7_count"] > 0]  # rows with some history
     days = sorted(frame.loc[frame["y"].notna(), "issue_ts"].unique())
     if len(days) < opts.holdout_days + 2:
@@ -203,8 +216,9 @@ def train(ctx: Context, family_name: str, opts: TrainOptions | None = None) -> T
 
     def make(p: dict[str, Any]) -> QuantileModel:
         params = {**DEFAULT_PARAMS, **opts.params, **p}
-        return QuantileModel(feats, params, fam.nonnegative, threads=opts.threads,
-                             scale_mode=fam.scale_mode)
+        return QuantileModel(
+            feats, params, fam.nonnegative, threads=opts.threads, scale_mode=fam.scale_mode
+        )
 
     def weigh(rows: pd.DataFrame) -> np.ndarray:
         return _weights(rows, opts.weights)
@@ -213,7 +227,9 @@ def train(ctx: Context, family_name: str, opts: TrainOptions | None = None) -> T
     found = cv.search(frame, folds, make, weigh, opts.candidates, opts.time_budget_s)
     train_rows = frame[frame["issue_ts"].isin(pool) & frame["y"].notna()]
     model = make(found.params).fit(train_rows, weigh(train_rows))
-    model.margin = cv.conformal_margin(found.oos, NOMINAL_COVERAGE) if found.oos is not None else 0.0
+    model.margin = (
+        cv.conformal_margin(found.oos, NOMINAL_COVERAGE) if found.oos is not None else 0.0
+    )
     test = frame[frame["issue_ts"].isin(window) & frame["y"].notna()].copy()
     test[["p10", "p50", "p90"]] = model.predict(test).to_numpy()
     holidays = set(uk_holidays(lo.year, end.year))
@@ -241,16 +257,30 @@ def train(ctx: Context, family_name: str, opts: TrainOptions | None = None) -> T
     flat = {f"{lv}_{k}": v for lv, m in by_level.items() for k, v in m.items()}
     flat["mae"] = mae
     res = TrainResult(
-        fam.name, None, False, champ, mae, champ_mae, flat, by_level,
-        {**DEFAULT_PARAMS, **opts.params, **found.params}, len(train_rows),
+        fam.name,
+        None,
+        False,
+        champ,
+        mae,
+        champ_mae,
+        flat,
+        by_level,
+        {**DEFAULT_PARAMS, **opts.params, **found.params},
+        len(train_rows),
         (str(pd.Timestamp(pool[0]).date()), str(pd.Timestamp(window[-1]).date())),
-        0.0, test[["key", "level", "ts", "y", "weight", "p10", "p50", "p90"]],
-    )  # fmt: skip
+        0.0,
+        test[["key", "level", "ts", "y", "weight", "p10", "p50", "p90"]],
+    )
     if reg is not None:
         card, card_md = _card(fam, res, final, opts.weights, champ)
         card["drift_reference"] = meta_extra
-        params = {**res.params, "weights": opts.weights.enabled, "cv_scores": found.scores,
-                  "cv_seconds": round(found.seconds, 1), "cv_stopped_early": found.stopped_early}  # fmt: skip
+        params = {
+            **res.params,
+            "weights": opts.weights.enabled,
+            "cv_scores": found.scores,
+            "cv_seconds": round(found.seconds, 1),
+            "cv_stopped_early": found.stopped_early,
+        }
         v = reg.log(fam.name, final, params, flat, card, card_md)
         res.version = v.version
         if champ_mae is None or mae < champ_mae:

@@ -342,14 +342,30 @@ def forecast_alerts(
                 why.append(f"MAE {mae:.4g} > {mae_factor:g} x backtest {ref:.4g}")
             if cov is not None and cov < min_coverage:
                 why.append(f"P10-P90 coverage {cov:.0%} < {min_coverage:.0%}")
-            out.append(Alert(now, "warning", "forecast_degraded", None,
-                             f"{model} v{version} {level} on {day}: {'; '.join(why)}", None))  # fmt: skip
+            out.append(
+                Alert(
+                    now,
+                    "warning",
+                    "forecast_degraded",
+                    None,
+                    f"{model} v{version} {level} on {day}: {'; '.join(why)}",
+                    None,
+                )
+            )
     if "gold.forecast_drift" in have:
         for model, version, feature, value in con.execute(
             f"""SELECT model, model_version, feature, psi FROM gold.forecast_drift
                 WHERE psi > {max_psi} ORDER BY model, feature"""
         ).fetchall():
-            out.append(Alert(now, "warning", "forecast_drift", None,
-                             f"{model} v{version}: feature {feature} PSI {value:.2f} > "
-                             f"{max_psi:g} (training window vs last 7 days)", None))  # fmt: skip
+            out.append(
+                Alert(
+                    now,
+                    "warning",
+                    "forecast_drift",
+                    None,
+                    f"{model} v{version}: feature {feature} PSI {value:.2f} > "
+                    f"{max_psi:g} (training window vs last 7 days)",
+                    None,
+                )
+            )
     return out

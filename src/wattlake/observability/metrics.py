@@ -271,16 +271,27 @@ def collect_metrics(
         for name, col, help_ in (
             ("wattlake_forecast_mae", "mae", "Forecast MAE of the latest evaluated day."),
             ("wattlake_forecast_rmae", "rmae", "Forecast rMAE (MAE / range of actuals)."),
-            ("wattlake_forecast_interval_coverage", "coverage",
-             "Share of actuals inside P10-P90, latest evaluated day (0..1)."),
-        ):  # fmt: skip
-            fam(name, "gauge", help_, ["model", "level"],
-                _rows(con, f"SELECT model, level, {col} FROM {latest} ORDER BY 1, 2"))  # fmt: skip
+            (
+                "wattlake_forecast_interval_coverage",
+                "coverage",
+                "Share of actuals inside P10-P90, latest evaluated day (0..1).",
+            ),
+        ):
+            fam(
+                name,
+                "gauge",
+                help_,
+                ["model", "level"],
+                _rows(con, f"SELECT model, level, {col} FROM {latest} ORDER BY 1, 2"),
+            )
     if "gold.forecast_drift" in have:
-        fam("wattlake_forecast_feature_psi", "gauge",
+        fam(
+            "wattlake_forecast_feature_psi",
+            "gauge",
             "Population stability index of a model feature, training vs last 7 days.",
             ["model", "feature"],
-            _rows(con, "SELECT model, feature, psi FROM gold.forecast_drift ORDER BY 1, 2"))  # fmt: skip
+            _rows(con, "SELECT model, feature, psi FROM gold.forecast_drift ORDER BY 1, 2"),
+        )
     return fams
 
 

@@ -15,8 +15,21 @@ from wattlake.lake import catalog as cat
 from wattlake.warehouse import ddl
 from wattlake.warehouse.targets import Target
 
-COLUMNS = ["model", "model_version", "target", "level", "key", "issued_at", "date", "ts",
-           "lead_hours", "p10", "p50", "p90", "unit"]  # fmt: skip
+COLUMNS = [
+    "model",
+    "model_version",
+    "target",
+    "level",
+    "key",
+    "issued_at",
+    "date",
+    "ts",
+    "lead_hours",
+    "p10",
+    "p50",
+    "p90",
+    "unit",
+]
 
 
 def _quote(s: str) -> str:
@@ -34,8 +47,7 @@ def load_forecasts(t: Target, dates: list[dt.date], models: list[str]) -> int:
         in_models = ", ".join(_quote(m) for m in models)
         keys = "SELECT DISTINCT issued_at FROM stage_forecasts"
         t.execute(
-            f"DELETE FROM dw.fact_forecasts WHERE model IN ({in_models}) "
-            f"AND issued_at IN ({keys})"
+            f"DELETE FROM dw.fact_forecasts WHERE model IN ({in_models}) AND issued_at IN ({keys})"
         )
         t.execute(
             f"""
@@ -49,7 +61,9 @@ def load_forecasts(t: Target, dates: list[dt.date], models: list[str]) -> int:
             WHERE f.model IN ({in_models})
             """
         )
-        expected = int(t.scalar(f"SELECT count(*) FROM stage_forecasts WHERE model IN ({in_models})"))
+        expected = int(
+            t.scalar(f"SELECT count(*) FROM stage_forecasts WHERE model IN ({in_models})")
+        )
         loaded = int(
             t.scalar(
                 f"SELECT count(*) FROM dw.fact_forecasts WHERE model IN ({in_models}) "

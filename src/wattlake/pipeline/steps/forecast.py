@@ -25,28 +25,38 @@ def train_step(
             r = train(ctx, name, opts)
             results.append(r)
             verdict = "champion" if r.promoted else f"kept champion v{r.champion_before}"
-            return StepResult(f"forecast_train:{name}", r.rows_train,
-                              0 if r.predictions is None else len(r.predictions),
-                              seconds=r.seconds,
-                              message=f"v{r.version} MAE {r.mae:.4g} ({verdict})")  # fmt: skip
+            return StepResult(
+                f"forecast_train:{name}",
+                r.rows_train,
+                0 if r.predictions is None else len(r.predictions),
+                seconds=r.seconds,
+                message=f"v{r.version} MAE {r.mae:.4g} ({verdict})",
+            )
 
         steps += run_step(ctx, run, f"forecast_train:{name}", one)
     return steps, results
 
 
 def predict_step(
-    ctx: Context, run: Run, families: list[str] | None = None,
-    issued_at: dt.datetime | None = None, version: int | None = None,
-) -> tuple[list[StepResult], service.PredictResult]:  # fmt: skip
+    ctx: Context,
+    run: Run,
+    families: list[str] | None = None,
+    issued_at: dt.datetime | None = None,
+    version: int | None = None,
+) -> tuple[list[StepResult], service.PredictResult]:
     box: list[service.PredictResult] = []
 
     def go() -> StepResult:
         t0 = time.perf_counter()
         res = service.predict(ctx, families, issued_at, version)
         box.append(res)
-        return StepResult("forecast_predict", 0, sum(res.rows.values()),
-                          seconds=time.perf_counter() - t0,
-                          message=f"issued {res.issued_at}; advice {res.advice_rows} rows")  # fmt: skip
+        return StepResult(
+            "forecast_predict",
+            0,
+            sum(res.rows.values()),
+            seconds=time.perf_counter() - t0,
+            message=f"issued {res.issued_at}; advice {res.advice_rows} rows",
+        )
 
     return run_step(ctx, run, "forecast_predict", go), box[0]
 
@@ -58,9 +68,13 @@ def evaluate_step(ctx: Context, run: Run) -> tuple[list[StepResult], service.Eva
         t0 = time.perf_counter()
         res = service.evaluate(ctx)
         box.append(res)
-        return StepResult("forecast_evaluate", 0, res.accuracy_rows,
-                          seconds=time.perf_counter() - t0,
-                          message=f"{res.drift_rows} drift rows, {res.alerts} new alerts")  # fmt: skip
+        return StepResult(
+            "forecast_evaluate",
+            0,
+            res.accuracy_rows,
+            seconds=time.perf_counter() - t0,
+            message=f"{res.drift_rows} drift rows, {res.alerts} new alerts",
+        )
 
     return run_step(ctx, run, "forecast_evaluate", go), box[0]
 
