@@ -78,7 +78,6 @@ def series(households: int, days: int, seed: int) -> tuple[pa.Table, pa.Table]:
 
 
 def features(s: pa.Table, cov: pa.Table, start: dt.datetime, end: dt.datetime) -> object:
-    import ibis
 
     from wattlake.engine import DuckDBEngine
     from wattlake.forecast.features import build_features
