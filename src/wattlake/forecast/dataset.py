@@ -47,6 +47,7 @@ class Family:
     nonnegative: bool
     inputs: Callable[[Context, ser.QualityWeights], Inputs]
     scale_mode: str = "level"  # models.QuantileModel.scale_mode
+    source: cat.TableSpec = cat.SILVER_READINGS  # whose `ts` range bounds the actuals
 
     def level_of(self, key: str) -> str:
         if self.levels == ("community", "portfolio"):
@@ -123,7 +124,15 @@ FAMILIES: dict[str, Family] = {
         Family(
             "solar-prosumer", "solar", ("prosumer",), "kWh", True, _solar_inputs, scale_mode="yield"
         ),
-        Family("price-zone", "price", ("zone",), "EUR/kWh", False, _price_inputs),
+        Family(
+            "price-zone",
+            "price",
+            ("zone",),
+            "EUR/kWh",
+            False,
+            _price_inputs,
+            source=cat.SILVER_PRICES,
+        ),
     )
 }
 
@@ -136,12 +145,16 @@ def family(name: str) -> Family:
 
 
 def span(ctx: Context, fam: Family, weights: ser.QualityWeights) -> tuple[dt.datetime, dt.datetime]:
-    """First and last time of the family's actuals; `InputError` when there are none."""
-    s = fam.inputs(ctx, weights).series
-    row = ctx.engine.to_arrow(s.aggregate(lo=s.ts.min(), hi=s.ts.max())).to_pylist()[0]
+    """First and last hour of the family's source table (a cheap bound of its actuals);
+    `InputError` when it is empty."""
+    t = _t(ctx, fam.source)
+    row = ctx.engine.to_arrow(t.aggregate(lo=t.ts.min(), hi=t.ts.max())).to_pylist()[0]
     if row["lo"] is None:
         raise InputError(f"no data for {fam.name}: run the pipeline first (wattlake run)")
-    return as_utc(row["lo"]), as_utc(row["hi"])
+    lo, hi = as_utc(row["lo"]), as_utc(row["hi"])
+    return lo.replace(minute=0, second=0, microsecond=0), hi.replace(
+        minute=0, second=0, microsecond=0
+    )
 
 
 def frame(

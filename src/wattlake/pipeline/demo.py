@@ -166,7 +166,8 @@ def _fmt(v: Any) -> str:
 
 
 # The demo's small forecast: every model family, one fast configuration, no tuning.
-DEMO_FORECAST_PARAMS = {"num_boost_round": 60, "max_depth": 5, "eta": 0.15}
+DEMO_FORECAST_PARAMS = {"num_boost_round": 40, "max_depth": 4, "eta": 0.2, "max_bin": 32}
+DEMO_FORECAST_TRAIN_DAYS = 14
 DEMO_FORECAST_MIN_DAYS = 16  # 7 days of history + 7 days of backtest + 2
 
 
@@ -185,7 +186,13 @@ def demo_forecast(ctx: Context, days: int) -> dict[str, Any]:
     from wattlake.pipeline.runner import new_run
     from wattlake.pipeline.steps.forecast import predict_step, train_step
 
-    opts = TrainOptions(cv_folds=1, candidates=({},), params=DEMO_FORECAST_PARAMS, refit=False)
+    opts = TrainOptions(
+        cv_folds=1,
+        candidates=({},),
+        params=DEMO_FORECAST_PARAMS,
+        refit=False,
+        max_train_days=DEMO_FORECAST_TRAIN_DAYS,
+    )
     run = new_run(ctx)
     _, trained = train_step(ctx, run, list(FAMILIES), opts)
     _, pred = predict_step(ctx, run)
