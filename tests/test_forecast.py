@@ -465,3 +465,21 @@ def test_features_identical_on_duckdb_and_spark(spark, duck) -> None:
         b[cols].astype(float, errors="ignore"),
         check_dtype=False,
     )
+
+
+@pytest.mark.slow
+def test_demo_trains_and_predicts(tmp_path: Path) -> None:
+    """The demo's small train + predict: forecasts and advice appear in its summary."""
+    from conftest import with_ctx
+
+    from wattlake.config import load_settings
+    from wattlake.pipeline.demo import DEMO_FORECAST_MIN_DAYS, run_demo
+
+    s = load_settings(home=tmp_path / "home")
+    report = with_ctx(s, run_demo, households=8, days=DEMO_FORECAST_MIN_DAYS, seed=3)
+    fig = report.figures
+    assert fig["forecasts (gold, next 24 h)"] > 0 and fig["trading advice rows"] > 0
+    assert "forecast household MAE vs best persistence" in fig
+    assert "forecast prosumer MAE vs best persistence" in fig
+    n = with_ctx(s, lambda c: c.sql().execute("SELECT count(*) FROM dw.fact_forecasts").fetchone())
+    assert n[0] == fig["forecasts (gold, next 24 h)"]
