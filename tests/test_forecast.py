@@ -471,7 +471,6 @@ def test_features_identical_on_duckdb_and_spark(spark, duck) -> None:
 def test_demo_trains_and_predicts(tmp_path: Path) -> None:
     """The demo's small train + predict: forecasts and advice appear in its summary."""
     from conftest import with_ctx
-
     from wattlake.config import load_settings
     from wattlake.pipeline.demo import DEMO_FORECAST_MIN_DAYS, run_demo
 
