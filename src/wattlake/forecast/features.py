@@ -14,7 +14,7 @@ an actual value at or after the row's issue time (`issue_ts`, see `timeline`):
 - `roll7_ghi_mean` (with irradiance): the mean GHI (W/m²) of those days' hours that have an
   actual, so `roll7_mean / roll7_ghi_mean` is the series' recent yield per W/m².
 - calendar (`timeline`): `hour_utc`, `hour_local`, `day_of_week`, `month`, `day_of_year`,
-  `season`, `is_weekend`, `is_holiday`, `is_dst`, `lead_steps`.
+  `season`, `is_weekend`, `is_holiday`, `is_offday`, `is_dst`, `lead_steps`.
 - covariates known in advance, joined by (`key`, `ts`) or by `ts`: weather
   (`temperature_c`, `cloud_cover_pct`, `ghi_w_m2`), spot price, modelled PV … and, where
   the weather is there, `temperature_sq` (°C²), `ghi_x_temperature` (W/m²·°C) and a one-hot
@@ -42,6 +42,7 @@ CALENDAR = (
     "season",
     "is_weekend",
     "is_holiday",
+    "is_offday",
     "is_dst",
     "lead_steps",
 )

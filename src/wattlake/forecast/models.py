@@ -13,12 +13,16 @@ Non-negative targets (energy) are clipped at 0.
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import numpy as np
 import pandas as pd
+
+from wattlake.forecast.baselines import like_day
+from wattlake.transforms.calendar import uk_holidays
 
 QUANTILES = (0.1, 0.5, 0.9)
 NOMINAL_COVERAGE = QUANTILES[2] - QUANTILES[0]
@@ -40,6 +44,7 @@ SCALED = (
     "roll7_max",
     "slot7_mean",
     "pv_modelled_kwh",
+    "like_day",
 )
 NOT_FEATURES = (SCALE_COL, "roll7_count", GHI_SCALE_COL)
 
@@ -105,6 +110,9 @@ class QuantileModel:
         for f in self.features:
             if f == "log_scale":
                 cols.append(np.log(scale))
+                continue
+            if f == "like_day" and f not in frame:
+                cols.append(like_day(frame, _holidays(frame)) / scale)
                 continue
             v = (
                 frame[f].to_numpy(dtype=np.float64, na_value=np.nan)
@@ -190,6 +198,16 @@ class QuantileModel:
         return m
 
 
+def _holidays(frame: pd.DataFrame) -> set[dt.date]:
+    """UK holidays over the years of `frame.ts` (and the week before)."""
+    if frame.empty:
+        return set()
+    ts = pd.DatetimeIndex(frame["ts"])
+    return set(uk_holidays(int(ts.year.min()) - 1, int(ts.year.max())))
+
+
 def model_features(columns: list[str]) -> list[str]:
-    """Model inputs from a feature table's feature columns, plus `log_scale`."""
-    return [c for c in columns if c not in NOT_FEATURES] + ["log_scale"]
+    """Model inputs from a feature table's feature columns, plus `log_scale` and, with the
+    seven daily lags, the like-day baseline as a feature (`baselines.like_day`)."""
+    extra = ["like_day"] if all(f"lag_{k}d" in columns for k in range(1, 8)) else []
+    return [c for c in columns if c not in NOT_FEATURES] + ["log_scale", *extra]

@@ -8,7 +8,8 @@ belongs to exactly one block; `lead_steps` = steps from its issue time (0 … st
 The calendar is computed here in Python for the grid's few thousand distinct times (not
 per row) and joined by `ts` in the engine: UTC hour, Europe/London local hour and weekday
 (the DST change days have 23 or 25 local hours but always 24 UTC hours), month, day of
-year, season, weekend and UK (England) public holidays.
+year, season, weekend, UK (England) public holidays and `is_offday` (weekend or holiday:
+holidays are rare, so a model learns them with the weekends).
 """
 
 from __future__ import annotations
@@ -119,6 +120,7 @@ def timeline(start: dt.datetime, end: dt.datetime, grid: Grid) -> pa.Table:
             "season": pa.array(season_code(month)),
             "is_weekend": pa.array(local.dayofweek.to_numpy() >= 5),
             "is_holiday": pa.array(is_hol),
+            "is_offday": pa.array(is_hol | (local.dayofweek.to_numpy() >= 5)),
             "is_dst": pa.array(dst),
         }
     )
