@@ -309,6 +309,10 @@ def test_evaluate_writes_accuracy_and_raises_degradation_alert(trained_home) -> 
     acc = with_ctx(settings, lambda c: c.lake.read(cat.GOLD_FORECAST_ACCURACY).to_pandas())
     assert res.accuracy_rows >= 1 and (acc.n > 0).all() and acc.coverage.between(0, 1).all()
     assert not with_ctx(settings, lambda c: forecast_alerts(c.sql()))  # healthy: no alert
+    from wattlake.observability.metrics import prometheus_text
+
+    text = with_ctx(settings, lambda c: prometheus_text(c.sql()))
+    assert 'wattlake_forecast_interval_coverage{level="household"' in text
     bad = acc.iloc[[0]].assign(
         date=acc.date.max() + dt.timedelta(days=1), mae=acc.reference_mae.iloc[0] * 3, coverage=0.3
     )

@@ -63,6 +63,11 @@ LAYER_OF_STEP = {
 }
 
 
+def layer_of_step(step: str) -> str:
+    """`forecast_*` steps (one per model family) count as the layer `forecast`."""
+    return "forecast" if step.startswith("forecast_") else step
+
+
 @dataclass
 class MetricFamily:
     """One metric family: Prometheus name (without `_total` for counters), help, samples."""
@@ -108,7 +113,7 @@ def collect_metrics(
         for step, n in _rows(
             con, "SELECT step, sum(rows_out) FROM ops.runs WHERE status = 'success' GROUP BY 1"
         ):
-            layer = LAYER_OF_STEP.get(str(step), str(step))
+            layer = LAYER_OF_STEP.get(str(step), layer_of_step(str(step)))
             by_layer[layer] = by_layer.get(layer, 0.0) + float(n or 0)  # type: ignore[arg-type]
         fam(
             "wattlake_records_processed",
