@@ -6,6 +6,6 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 echo "demo.sh: setting up .venv (Python packages for wattlake)"
-scripts/setup.sh dev
+scripts/setup.sh dev,forecast
 echo "demo.sh: running the demo: wattlake demo $*"
 exec .venv/bin/wattlake demo "$@"

@@ -9,7 +9,7 @@
 # WATTLAKE_NO_SKIP=1: a test that would skip (a missing optional part) fails instead.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-scripts/setup.sh dev,spark,postgres,stream,s3,s3-server
+scripts/setup.sh dev,spark,postgres,stream,s3,s3-server,forecast
 export WATTLAKE_REQUIRE_SPARK=1 WATTLAKE_REQUIRE_S3=1 WATTLAKE_NO_SKIP=1
 # Headless Chromium renders the quality report in a test (Debian's package).
 if ! command -v chromium >/dev/null 2>&1; then

@@ -26,7 +26,7 @@ LAYERS: list[tuple[str, ...]] = [
     # 3: the runtime context
     ("context",),
     # 4: landing and the pipeline steps; the stream simulator reads files like ingest
-    ("landing", "pipeline", "reports.run", "stream.inputs", "stream.simulate"),
+    ("landing", "pipeline", "reports.run", "stream.inputs", "stream.simulate", "forecast"),
     # 5: the command line
     ("cli",),
 ]

@@ -14,6 +14,10 @@ Rules (seeds/greenstream-architecture.md):
   latest silver run wrote < 80 points
 - `ingestion_backlog` (warning, bronze + ops.checkpoints): > 1000 bronze readings in batches
   silver has not processed
+- `forecast_degraded` (warning, gold.forecast_accuracy, `forecast_alerts`, raised by
+  `wattlake forecast evaluate`): a model's latest day with MAE > 1.5 × its backtest MAE or
+  P10–P90 coverage < 60 %
+- `forecast_drift` (warning, gold.forecast_drift): a key feature's PSI > 0.25
 
 Writing is idempotent: an alert is identified by (rule, meter_id, message) — messages carry
 no wall-clock time — and only identities not yet in `ops.alerts` are appended (NULL
@@ -299,3 +303,69 @@ def notify_all(alerts: Sequence[Alert], notifiers: Sequence[Notifier]) -> list[E
             log.error("notifier_failed", notifier=type(n).__name__, error=str(exc))
             errors.append(exc)
     return errors
+
+
+# -- forecast monitoring -------------------------------------------------------------
+
+# `forecast_degraded`: the latest day's MAE above this multiple of the model's backtest MAE,
+# or P10–P90 coverage below `FORECAST_MIN_COVERAGE`; `forecast_drift`: PSI above the limit.
+FORECAST_MAE_FACTOR = 1.5
+FORECAST_MIN_COVERAGE = 0.6
+FORECAST_MAX_PSI = 0.25
+
+
+def forecast_alerts(
+    con: duckdb.DuckDBPyConnection,
+    now: dt.datetime | None = None,
+    mae_factor: float = FORECAST_MAE_FACTOR,
+    min_coverage: float = FORECAST_MIN_COVERAGE,
+    max_psi: float = FORECAST_MAX_PSI,
+) -> list[Alert]:
+    """Warnings from `gold.forecast_accuracy` (latest day per model and level) and
+    `gold.forecast_drift` (rules `forecast_degraded`, `forecast_drift`)."""
+    now = now or dt.datetime.now(dt.UTC)
+    have = existing_relations(con)
+    out: list[Alert] = []
+    if "gold.forecast_accuracy" in have:
+        rows = con.execute(
+            f"""SELECT model, model_version, level, date, mae, reference_mae, coverage
+                FROM gold.forecast_accuracy
+                QUALIFY row_number() OVER (PARTITION BY model, level
+                                           ORDER BY date DESC, evaluated_at DESC) = 1
+                   AND ((reference_mae > 0 AND mae > {mae_factor} * reference_mae)
+                        OR coverage < {min_coverage})
+                ORDER BY model, level"""
+        ).fetchall()
+        for model, version, level, day, mae, ref, cov in rows:
+            why = []
+            if ref and mae > mae_factor * ref:
+                why.append(f"MAE {mae:.4g} > {mae_factor:g} x backtest {ref:.4g}")
+            if cov is not None and cov < min_coverage:
+                why.append(f"P10-P90 coverage {cov:.0%} < {min_coverage:.0%}")
+            out.append(
+                Alert(
+                    now,
+                    "warning",
+                    "forecast_degraded",
+                    None,
+                    f"{model} v{version} {level} on {day}: {'; '.join(why)}",
+                    None,
+                )
+            )
+    if "gold.forecast_drift" in have:
+        for model, version, feature, value in con.execute(
+            f"""SELECT model, model_version, feature, psi FROM gold.forecast_drift
+                WHERE psi > {max_psi} ORDER BY model, feature"""
+        ).fetchall():
+            out.append(
+                Alert(
+                    now,
+                    "warning",
+                    "forecast_drift",
+                    None,
+                    f"{model} v{version}: feature {feature} PSI {value:.2f} > "
+                    f"{max_psi:g} (training window vs last 7 days)",
+                    None,
+                )
+            )
+    return out

@@ -28,6 +28,10 @@ Metric families (units in the names, Prometheus conventions):
   source (s)
 - `wattlake_ingestion_backlog_records` (gauge): bronze readings not yet processed by silver
 - `wattlake_alerts` (gauge, rule, severity): rows in ops.alerts
+- `wattlake_forecast_mae`, `wattlake_forecast_rmae`, `wattlake_forecast_interval_coverage`
+  (gauge, model, level): the latest evaluated day of gold.forecast_accuracy (MAE in the
+  target's unit per hour; rMAE and coverage 0..1)
+- `wattlake_forecast_feature_psi` (gauge, model, feature): gold.forecast_drift
 """
 
 from __future__ import annotations
@@ -57,6 +61,11 @@ LAYER_OF_STEP = {
     "gold": "gold",
     "warehouse": "warehouse",
 }
+
+
+def layer_of_step(step: str) -> str:
+    """`forecast_*` steps (one per model family) count as the layer `forecast`."""
+    return "forecast" if step.startswith("forecast_") else step
 
 
 @dataclass
@@ -104,7 +113,7 @@ def collect_metrics(
         for step, n in _rows(
             con, "SELECT step, sum(rows_out) FROM ops.runs WHERE status = 'success' GROUP BY 1"
         ):
-            layer = LAYER_OF_STEP.get(str(step), str(step))
+            layer = LAYER_OF_STEP.get(str(step), layer_of_step(str(step)))
             by_layer[layer] = by_layer.get(layer, 0.0) + float(n or 0)  # type: ignore[arg-type]
         fam(
             "wattlake_records_processed",
@@ -260,6 +269,33 @@ def collect_metrics(
                 con,
                 "SELECT rule, severity, count(*) FROM ops.alerts GROUP BY ALL ORDER BY 1, 2",
             ),
+        )
+    if "gold.forecast_accuracy" in have:
+        latest = """(SELECT * FROM gold.forecast_accuracy QUALIFY row_number() OVER
+                     (PARTITION BY model, level ORDER BY date DESC, evaluated_at DESC) = 1)"""
+        for name, col, help_ in (
+            ("wattlake_forecast_mae", "mae", "Forecast MAE of the latest evaluated day."),
+            ("wattlake_forecast_rmae", "rmae", "Forecast rMAE (MAE / range of actuals)."),
+            (
+                "wattlake_forecast_interval_coverage",
+                "coverage",
+                "Share of actuals inside P10-P90, latest evaluated day (0..1).",
+            ),
+        ):
+            fam(
+                name,
+                "gauge",
+                help_,
+                ["model", "level"],
+                _rows(con, f"SELECT model, level, {col} FROM {latest} ORDER BY 1, 2"),
+            )
+    if "gold.forecast_drift" in have:
+        fam(
+            "wattlake_forecast_feature_psi",
+            "gauge",
+            "Population stability index of a model feature, training vs last 7 days.",
+            ["model", "feature"],
+            _rows(con, "SELECT model, feature, psi FROM gold.forecast_drift ORDER BY 1, 2"),
         )
     return fams
 

@@ -165,6 +165,50 @@ def _fmt(v: Any) -> str:
     return str(v)
 
 
+# The demo's small forecast: every model family, one fast configuration, no tuning.
+DEMO_FORECAST_PARAMS = {"num_boost_round": 40, "max_depth": 4, "eta": 0.2, "max_bin": 32}
+DEMO_FORECAST_TRAIN_DAYS = 14
+DEMO_FORECAST_MIN_DAYS = 16  # 7 days of history + 7 days of backtest + 2
+
+
+def demo_forecast(ctx: Context, days: int) -> dict[str, Any]:
+    """Train every forecast family small (one fold, no refit), forecast the next 24 h;
+    summary figures. Skipped (with the reason) without the forecast extra or enough days."""
+    if days < DEMO_FORECAST_MIN_DAYS:
+        return {"forecasts": f"skipped: needs {DEMO_FORECAST_MIN_DAYS}+ days"}
+    try:
+        import mlflow  # noqa: F401
+        import xgboost  # noqa: F401
+    except ImportError:
+        return {"forecasts": "skipped: pip install 'wattlake[forecast]'"}
+    from wattlake.forecast.dataset import FAMILIES
+    from wattlake.forecast.train import TrainOptions
+    from wattlake.pipeline.runner import new_run
+    from wattlake.pipeline.steps.forecast import predict_step, train_step
+
+    opts = TrainOptions(
+        cv_folds=1,
+        candidates=({},),
+        params=DEMO_FORECAST_PARAMS,
+        refit=False,
+        max_train_days=DEMO_FORECAST_TRAIN_DAYS,
+    )
+    run = new_run(ctx)
+    _, trained = train_step(ctx, run, list(FAMILIES), opts)
+    _, pred = predict_step(ctx, run)
+    out: dict[str, Any] = {}
+    for r in trained:
+        for level, m in r.by_level.items():
+            out[f"forecast {level} MAE vs best persistence"] = (
+                f"{m['mae']:.3g} vs {m['best_persistence_mae']:.3g} "
+                f"({m['improvement_vs_persistence']:+.0%}), P10-P90 coverage {m['coverage']:.0%}"
+            )
+    out["forecasts (gold, next 24 h)"] = sum(pred.rows.values())
+    out["forecasts issued at (UTC)"] = str(pred.issued_at)
+    out["trading advice rows"] = pred.advice_rows
+    return out
+
+
 def _one(ctx: Context, sql: str) -> Any:
     return run_sql(ctx.sql(), sql)[1][0][0]
 
@@ -317,6 +361,11 @@ def run_demo(
     figures[f"reports for {sme_day} (rows)"] = ", ".join(
         f"{k} {_fmt(v)}" for k, v in reports.items()
     )
+    if progress:
+        task = progress.add_task("forecast: train + predict", total=None)
+    figures.update(demo_forecast(ctx, days))
+    if progress:
+        progress.update(task, total=1, completed=1)
     return DemoReport(
         input_groups(groups),
         summary,

@@ -129,6 +129,23 @@ FACT_ENERGY_TRANSACTIONS = (
     ("buyer_savings_eur", "DOUBLE PRECISION NOT NULL", "EUR: energy x (retail - price - fee)"),
 )
 
+FACT_FORECASTS = (
+    ("model", "VARCHAR NOT NULL", "forecast model family (registry name wattlake-<model>)"),
+    ("model_version", "BIGINT NOT NULL", "registry version"),
+    ("target", "VARCHAR NOT NULL", "consumption | solar | price"),
+    ("level", "VARCHAR NOT NULL", "household | community | portfolio | prosumer | zone"),
+    ("series_key", "VARCHAR NOT NULL", "user id, community-<id>, portfolio or price zone"),
+    ("user_sk", "BIGINT", "the user's current version for household/prosumer series"),
+    ("time_sk", "BIGINT NOT NULL", "yyyymmddhh of the forecast hour (UTC)"),
+    ("issued_at", "TIMESTAMP NOT NULL", "issue time, UTC"),
+    ("ts", "TIMESTAMP NOT NULL", "forecast hour start, UTC"),
+    ("lead_hours", "INTEGER NOT NULL", "hours after the issue time"),
+    ("p10", "DOUBLE PRECISION NOT NULL", "10 % quantile, unit per hour"),
+    ("p50", "DOUBLE PRECISION NOT NULL", "median"),
+    ("p90", "DOUBLE PRECISION NOT NULL", "90 % quantile"),
+    ("unit", "VARCHAR NOT NULL", "kWh or EUR/kWh"),
+)
+
 TABLES = {
     "dim_time": DIM_TIME,
     "dim_users": DIM_USERS,
@@ -137,6 +154,7 @@ TABLES = {
     "fact_energy_flow": FACT_ENERGY_FLOW,
     "fact_monthly_summary": FACT_MONTHLY_SUMMARY,
     "fact_energy_transactions": FACT_ENERGY_TRANSACTIONS,
+    "fact_forecasts": FACT_FORECASTS,  # the seed's ml_predictions (forecast/service.py)
 }
 
 # Table constraints, then the clause after the closing parenthesis, per dialect.
@@ -145,6 +163,7 @@ _EXTRA: dict[DialectName, dict[str, tuple[list[str], str]]] = {
         "dim_users": (["UNIQUE (user_id, effective_date)"], ""),
         "dim_weather": (["UNIQUE (latitude, longitude, time_sk)"], ""),
         "dim_prices": (["UNIQUE (zone, time_sk)"], ""),
+        "fact_forecasts": (["UNIQUE (model, series_key, issued_at, time_sk)"], ""),
     },
     "postgres": {
         "dim_users": (["UNIQUE (user_id, effective_date)"], ""),
@@ -167,6 +186,7 @@ _EXTRA: dict[DialectName, dict[str, tuple[list[str], str]]] = {
             ],
             " PARTITION BY RANGE (month_sk)",
         ),
+        "fact_forecasts": (["PRIMARY KEY (model, series_key, issued_at, time_sk)"], ""),
         "fact_energy_transactions": (
             [
                 "FOREIGN KEY (seller_sk) REFERENCES dw.dim_users (user_sk)",
@@ -192,6 +212,7 @@ _PG_INDEXES = (
     "ON dw.fact_energy_transactions (seller_sk)",
     "CREATE INDEX IF NOT EXISTS fact_energy_transactions_buyer_idx "
     "ON dw.fact_energy_transactions (buyer_sk)",
+    "CREATE INDEX IF NOT EXISTS fact_forecasts_time_sk_idx ON dw.fact_forecasts (time_sk)",
 )
 
 
