@@ -25,8 +25,9 @@ LAYERS: list[tuple[str, ...]] = [
     ("engine", "query", "quality", "observability", "warehouse", "stream"),
     # 3: the runtime context
     ("context",),
-    # 4: landing and the pipeline steps; the stream simulator reads files like ingest
-    ("landing", "pipeline", "reports.run", "stream.inputs", "stream.simulate"),
+    # 4: landing and the pipeline steps; the stream simulator reads files like ingest; the
+    #    stream runner (micro-batches → landing → live VEE → aggregates; the silver step)
+    ("landing", "pipeline", "reports.run", "stream.inputs", "stream.simulate", "stream.job"),
     # 5: the command line
     ("cli",),
 ]
