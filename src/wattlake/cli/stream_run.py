@@ -62,7 +62,7 @@ def run_cmd(
     ] = 5.0,
     context_hours: Annotated[
         float, typer.Option("--context-hours", help="Live VEE context (hours of arrivals).")
-    ] = 6.0,
+    ] = 2.0,
     partitions: PartitionsOpt = 4,
     prefix: PrefixOpt = None,
     bootstrap: BootstrapOpt = None,

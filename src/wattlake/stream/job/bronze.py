@@ -96,7 +96,7 @@ def landing_batches(
                     STREAM_FORMAT,
                     checksum,
                     mine.num_rows,
-                    None,
+                    READING_KEY,
                     batch_id=bid,
                     manifest=False,
                 )
@@ -121,7 +121,7 @@ def landing_batches(
                     STREAM_FORMAT,
                     checksum,
                     dead.num_rows,
-                    None,
+                    READING_KEY,
                     dead=letters,
                     batch_id=dead_batch_id(topic, p),
                     manifest=False,

@@ -46,7 +46,11 @@ JUDGED_COLUMNS = (
     "_batch_id",
     "_ingested_at",
 )
-DEFAULT_CONTEXT_HOURS = 6.0
+# Enough for every rejecting verdict: a reading not already too old for the live timestamp
+# sanity (± 60 min) has any earlier reading of its interval, and its meter's last steps,
+# within the last two hours of arrivals; so are all on-time readings of its 5-minute window
+# (they arrive within window end + watermark delay + allowed lateness, 70 minutes).
+DEFAULT_CONTEXT_HOURS = 2.0
 _ids = itertools.count(1)
 
 

@@ -1,10 +1,12 @@
 """`wattlake stream run --engine duckdb`: a Kafka consumer loop feeding micro-batches to the
 `StreamProcessor`, with the silver step beside it (`settle.Settler`).
 
-- Consumer group `StreamConfig.group` (default `wattlake-stream`), no auto-commit,
-  `isolation.level=read_committed`. On assignment every partition is positioned at the
-  offset the lake holds (`ops.stream_offsets`); a partition the lake has never seen starts
-  at the beginning of the topic (`start="earliest"`) or at its end (`"latest"`).
+- Every partition of the topic is assigned to the runner (one runner per lake; no group
+  membership, so a restarted runner never waits for a killed one to leave a group) and
+  positioned at the offset the lake holds (`ops.stream_offsets`); a partition the lake has
+  never seen starts at the beginning of the topic (`start="earliest"`) or at its end
+  (`"latest"`). No auto-commit, `isolation.level=read_committed`; the consumer group
+  `StreamConfig.group` (default `wattlake-stream`) names the offsets in the lake and in Kafka.
 - A micro-batch is what arrives until `max_messages` messages or `max_wait_ms` after its
   first message. After the processor's commit the offsets are also committed to Kafka
   (asynchronously: for lag monitoring by other tools; the lake's offsets are the truth).
@@ -31,7 +33,7 @@ from wattlake.stream import outputs
 from wattlake.stream.clients import KafkaUnavailableError, client_config
 from wattlake.stream.decode import messages_table
 from wattlake.stream.job.micro import BatchReport, StreamConfig, StreamProcessor
-from wattlake.stream.job.settle import Settler, refresh
+from wattlake.stream.job.settle import Settler, refresh, users_ready
 from wattlake.stream.topics import ensure_topics, topic_specs
 
 
@@ -94,6 +96,24 @@ def consumer_config(bootstrap: str, group: str, start: str) -> dict[str, Any]:
     )
 
 
+def _assignment(consumer: Any, topic: str, proc: StreamProcessor, start: str) -> list[Any]:
+    """Every partition of `topic`, at the offset the lake holds (else `start`). The runner
+    assigns partitions itself rather than joining a group: there is one runner per lake, and
+    a restarted runner must not wait for the group to give up a killed member."""
+    from confluent_kafka import OFFSET_BEGINNING, OFFSET_END, TopicPartition
+
+    meta = consumer.list_topics(topic, timeout=30).topics[topic]
+    out = []
+    for p in sorted(meta.partitions):
+        known = proc.offsets.parts.get(p)
+        if known is not None:
+            offset = known.next_offset
+        else:
+            offset = OFFSET_BEGINNING if start == "earliest" else OFFSET_END
+        out.append(TopicPartition(topic, p, offset))
+    return out
+
+
 def _collect(consumer: Any, opts: RunOptions, stop: threading.Event) -> list[Any]:
     """Messages until `max_messages`, or `max_wait_ms` after the first one (or stop)."""
     got: list[Any] = []
@@ -124,7 +144,7 @@ def run_local(
     keep_reports: bool = False,
 ) -> RunSummary:
     """Consume `config.topic` until stopped (module doc)."""
-    from confluent_kafka import OFFSET_BEGINNING, OFFSET_END, Consumer, TopicPartition
+    from confluent_kafka import Consumer, TopicPartition
 
     stop = stop or threading.Event()
     log = get_logger(component="stream", group=config.group, topic=config.topic)
@@ -133,6 +153,7 @@ def run_local(
     publisher = outputs.Publisher(bootstrap)
     redis = outputs.RedisState(ctx.settings.redis_url) if ctx.settings.redis_url else None
     proc = StreamProcessor(ctx, config, publisher=publisher, redis=redis)
+    users_ready(ctx)
     proc.start(refresh(ctx))
 
     def hand_over(r: Any) -> None:
@@ -141,23 +162,14 @@ def run_local(
     settler = Settler(ctx.settings, opts.settle_every_s, hand_over, on_settled)
     consumer = Consumer(consumer_config(bootstrap, config.group, opts.start))
 
-    def on_assign(c: Any, parts: list[Any]) -> None:
-        for p in parts:
-            known = proc.offsets.parts.get(p.partition)
-            if known is not None:
-                p.offset = known.next_offset
-            else:
-                p.offset = OFFSET_BEGINNING if opts.start == "earliest" else OFFSET_END
-        c.assign(parts)
-        log.info("assigned", partitions={p.partition: p.offset for p in parts})
-
-    consumer.subscribe([config.topic], on_assign=on_assign)
+    consumer.assign(_assignment(consumer, config.topic, proc, opts.start))
     summary = RunSummary()
     t0 = time.monotonic()
     idle_since = time.monotonic()
     settler.start()
     try:
         while not stop.is_set():
+            settler.poll()
             if settler.error is not None:
                 raise WattlakeError(f"the silver step failed: {settler.error}")
             msgs = _collect(consumer, opts, stop)

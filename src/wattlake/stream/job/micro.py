@@ -62,7 +62,12 @@ from wattlake.stream.job.bronze import (
     landing_batches,
     partitions,
 )
-from wattlake.stream.job.live import LiveVee, engine_table, recent_bronze_sql
+from wattlake.stream.job.live import (
+    DEFAULT_CONTEXT_HOURS,
+    LiveVee,
+    engine_table,
+    recent_bronze_sql,
+)
 from wattlake.stream.job.state import (
     Offsets,
     OpenWindows,
@@ -82,6 +87,7 @@ from wattlake.stream.topics import (
     prefixed,
 )
 from wattlake.stream.windows import (
+    WINDOW,
     Timing,
     is_final,
     targets_expr,
@@ -99,7 +105,7 @@ class StreamConfig:
     group: str = "wattlake-stream"
     prefix: str = ""
     timing: Timing = field(default_factory=Timing)
-    context_hours: float = 6.0
+    context_hours: float = DEFAULT_CONTEXT_HOURS
 
     @property
     def topic(self) -> str:
@@ -187,7 +193,11 @@ class StreamProcessor:
         self.open: OpenWindows = {}
         self.last_seen: dict[str, tuple[dt.datetime, int]] = {}
         self.thresholds: dict[str, float] = {}
-        self.live = LiveVee(ctx.engine, ctx.profile, context_hours=config.context_hours)
+        # The context must also hold every on-time reading of an open window.
+        hours = max(
+            config.context_hours, (config.timing.close_after + WINDOW).total_seconds() / 3600 + 0.5
+        )
+        self.live = LiveVee(ctx.engine, ctx.profile, context_hours=hours)
         self.pending: Refresh | None = None
         self._plans: dict[str, Prepared] = {}
         self._src = "wl_stream_judged"
