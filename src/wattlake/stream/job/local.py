@@ -114,6 +114,19 @@ def _assignment(consumer: Any, topic: str, proc: StreamProcessor, start: str) ->
     return out
 
 
+def _with_messages(consumer: Any, assignment: list[Any]) -> set[int]:
+    """The assigned partitions that have messages after their starting offset."""
+    from confluent_kafka import OFFSET_BEGINNING, OFFSET_END
+
+    out = set()
+    for tp in assignment:
+        low, high = consumer.get_watermark_offsets(tp, timeout=30)
+        start = {OFFSET_BEGINNING: low, OFFSET_END: high}.get(tp.offset, tp.offset)
+        if high > start:
+            out.add(tp.partition)
+    return out
+
+
 def _collect(consumer: Any, opts: RunOptions, stop: threading.Event) -> list[Any]:
     """Messages until `max_messages`, or `max_wait_ms` after the first one (or stop)."""
     got: list[Any] = []
@@ -162,7 +175,9 @@ def run_local(
     settler = Settler(ctx.settings, opts.settle_every_s, hand_over, on_settled)
     consumer = Consumer(consumer_config(bootstrap, config.group, opts.start))
 
-    consumer.assign(_assignment(consumer, config.topic, proc, opts.start))
+    assignment = _assignment(consumer, config.topic, proc, opts.start)
+    consumer.assign(assignment)
+    proc.waiting = _with_messages(consumer, assignment)
     summary = RunSummary()
     t0 = time.monotonic()
     idle_since = time.monotonic()

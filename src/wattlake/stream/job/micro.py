@@ -199,6 +199,8 @@ class StreamProcessor:
         )
         self.live = LiveVee(ctx.engine, ctx.profile, context_hours=hours)
         self.pending: Refresh | None = None
+        # Partitions with messages to read at start and no stream clock yet (`_watermark`).
+        self.waiting: set[int] = set()
         self._plans: dict[str, Prepared] = {}
         self._src = "wl_stream_judged"
         self._mapping: ir.Table | None = None
@@ -283,8 +285,8 @@ class StreamProcessor:
             },
             ids,
         )
-        prev_mark = watermark(self.offsets.clocks(), cfg.timing)
-        mark = watermark(offsets.clocks(), cfg.timing)
+        prev_mark = self._watermark(self.offsets)
+        mark = self._watermark(offsets)
         stamp = {"updated_at": now, "_batch_id": min(ids.values(), default="")}
         changed, finals = window_changes(
             self.open, recomputed.to_pylist(), prev_mark, mark, cfg.timing, stamp
@@ -335,6 +337,15 @@ class StreamProcessor:
             produced_at=decoded.readings["produced_at"].combine_chunks(),
             committed_at=time.time(),
         )
+
+    def _watermark(self, offsets: Offsets) -> dt.datetime | None:
+        """The watermark of `offsets`' partition clocks; None while a partition that had
+        messages to read when the runner started has not delivered a reading yet (its
+        readings could otherwise be behind a watermark that never waited for them)."""
+        clocks = offsets.clocks()
+        if any(p not in clocks for p in self.waiting):
+            return None
+        return watermark(clocks, self.config.timing)
 
     def _anomalies(
         self,
