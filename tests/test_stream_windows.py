@@ -132,7 +132,7 @@ def test_a_window_closed_by_an_earlier_batch_is_not_reopened() -> None:
 
 def test_a_window_seen_and_passed_in_one_batch_is_published_once() -> None:
     changed, finals = window_changes({}, [_agg("h1", 0, 1.0)], None, at(10), TIMING, STAMP)
-    assert len(finals) == 1 and finals[0]["is_final"]
+    assert len(finals) == 1 and finals[0]["is_final"] and list(changed.values()) == finals
     again, finals2 = window_changes({}, [], at(10), at(20), TIMING, STAMP)
     assert again == {} and finals2 == []
 
