@@ -96,13 +96,28 @@ def consumer_config(bootstrap: str, group: str, start: str) -> dict[str, Any]:
     )
 
 
+def _retrying(fn: Callable[[], Any], seconds: float = 120.0) -> Any:
+    """`fn()`, tried again while Kafka answers with an error (a broker that just started,
+    or a partition whose leader is moving: "not leader") for up to `seconds`."""
+    from confluent_kafka import KafkaException
+
+    deadline = time.monotonic() + seconds
+    while True:
+        try:
+            return fn()
+        except KafkaException as exc:
+            if time.monotonic() > deadline:
+                raise KafkaUnavailableError(f"Kafka did not answer: {exc}") from None
+            time.sleep(0.5)
+
+
 def _assignment(consumer: Any, topic: str, proc: StreamProcessor, start: str) -> list[Any]:
     """Every partition of `topic`, at the offset the lake holds (else `start`). The runner
     assigns partitions itself rather than joining a group: there is one runner per lake, and
     a restarted runner must not wait for the group to give up a killed member."""
     from confluent_kafka import OFFSET_BEGINNING, OFFSET_END, TopicPartition
 
-    meta = consumer.list_topics(topic, timeout=30).topics[topic]
+    meta = _retrying(lambda: consumer.list_topics(topic, timeout=30).topics[topic])
     out = []
     for p in sorted(meta.partitions):
         known = proc.offsets.parts.get(p)
@@ -120,7 +135,7 @@ def _with_messages(consumer: Any, assignment: list[Any]) -> set[int]:
 
     out = set()
     for tp in assignment:
-        low, high = consumer.get_watermark_offsets(tp, timeout=30)
+        low, high = _retrying(lambda tp=tp: consumer.get_watermark_offsets(tp, timeout=30))
         start = {OFFSET_BEGINNING: low, OFFSET_END: high}.get(tp.offset, tp.offset)
         if high > start:
             out.add(tp.partition)

@@ -89,7 +89,6 @@ from wattlake.stream.topics import (
 from wattlake.stream.windows import (
     WINDOW,
     Timing,
-    is_final,
     targets_expr,
     touched_aggregates_expr,
     watermark,
@@ -304,9 +303,12 @@ class StreamProcessor:
             data = pa.Table.from_pylist(list(changed.values()), schema=spec.arrow_schema)
             values = [c for c in spec.column_names if c not in (*spec.merge_keys, "late_readings")]
             scope = date_scope(data["date"].to_pylist())
-            lake.upsert(spec, data, values, when="t.is_final = false", scope=scope)
+            # a final window keeps what was published; one that only late readings had
+            # reached (no readings) takes on-time ones that come after all
+            when = "t.is_final = false OR t.readings = 0"
+            lake.upsert(spec, data, values, when=when, scope=scope)
         if late.num_rows:
-            self._late_counts(late, mark, stamp, changed)
+            self._late_counts(late, stamp, changed)
         if anomalies:
             write_alerts(lake, [as_alert(a) for a in anomalies])
         rates = self.rate.add(time.time(), {p: n for p, (_, _, n) in parts.items()})
@@ -397,7 +399,6 @@ class StreamProcessor:
     def _late_counts(
         self,
         late: pa.Table,
-        mark: dt.datetime | None,
         stamp: dict[str, Any],
         changed: OpenWindows,
     ) -> None:
@@ -420,8 +421,9 @@ class StreamProcessor:
         rows = []
         for r in counts.to_pylist():
             key = (r["household_id"], r["channel"], r["window_start"])
-            row = new_window(key) | stamp | {"late_readings": r["n"]}
-            row["is_final"] = is_final(key[2], mark, self.config.timing)
+            # A window only late readings reached is closed from their point of view (their
+            # own clocks passed its end + lateness): stored final, with nothing to publish.
+            row = new_window(key) | stamp | {"late_readings": r["n"], "is_final": True}
             if key in changed:
                 changed[key]["late_readings"] = r["n"]
             elif key in self.open:
