@@ -148,9 +148,9 @@ return 1
 
 
 class RedisState:
-    """The latest stream state in Redis (module doc). Keys (`prefix` = `wattlake:`):
-    `wattlake:aggregate5:<household_id>:<channel>` and `wattlake:anomaly:latest`,
-    `wattlake:anomaly:meter:<meter_id>`: hashes with `at` (epoch seconds of the window start /
+    """The latest stream state in Redis (module doc). Keys (`prefix` = `wattlake:` + the
+    topic prefix): `<prefix>aggregate5:<household_id>:<channel>` and `<prefix>anomaly:latest`,
+    `<prefix>anomaly:meter:<meter_id>`: hashes with `at` (epoch seconds of the window start /
     the reading's time) and `json` (the message body as on Kafka)."""
 
     def __init__(self, url: str, prefix: str = "wattlake:") -> None:

@@ -179,7 +179,11 @@ def run_local(
     bootstrap = ctx.settings.kafka_bootstrap
     ensure_topics(bootstrap, topic_specs(opts.partitions, config.prefix))
     publisher = outputs.Publisher(bootstrap)
-    redis = outputs.RedisState(ctx.settings.redis_url) if ctx.settings.redis_url else None
+    redis = (
+        outputs.RedisState(ctx.settings.redis_url, f"wattlake:{config.prefix}")
+        if ctx.settings.redis_url
+        else None
+    )
     proc = StreamProcessor(ctx, config, publisher=publisher, redis=redis)
     users_ready(ctx)
     proc.start(refresh(ctx))
