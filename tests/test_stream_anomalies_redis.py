@@ -67,7 +67,9 @@ def _users(path: Path) -> Path:
 
 @pytest.fixture(scope="module")
 def anomalies_run(
-    kafka: services.Service, redis_server: services.Service, tmp_path_factory: pytest.TempPathFactory
+    kafka: services.Service,
+    redis_server: services.Service,
+    tmp_path_factory: pytest.TempPathFactory,
 ) -> dict[str, Any]:
     import redis
 
@@ -121,9 +123,7 @@ def test_anomalies_reach_ops_alerts_and_the_topic(anomalies_run: dict[str, Any])
     assert by_rule["silent_meter"][1] == "no reading after 2024-03-09 00:00 UTC"
     assert by_rule["impossible_production"][0] == "critical"
     assert "5.0000 kWh above the meter's P99.9" in by_rule["statistical_outlier"][1]
-    msgs = services.consume_range(
-        anomalies_run["kafka"].address, prefixed("anomalies", prefix), {}
-    )
+    msgs = services.consume_range(anomalies_run["kafka"].address, prefixed("anomalies", prefix), {})
     docs = [json.loads(m["value"]) for m in msgs]
     assert {(d["rule"], d["meter_id"]) for d in docs} == got
     assert all(m["key"] == json.loads(m["value"])["meter_id"].encode() for m in msgs)
@@ -161,7 +161,5 @@ def test_redis_holds_the_latest_aggregates_and_anomaly(anomalies_run: dict[str, 
     # newest reading-time among the anomalies is M1's 60 kWh at 00:30
     last = json.loads(state["anomaly:latest"][b"json"])
     assert (last["rule"], last["meter_id"]) == ("impossible_consumption", "M1")
-    assert json.loads(state["anomaly:meter:PV1"][b"json"])["rule"] == (
-        "impossible_production"
-    )
+    assert json.loads(state["anomaly:meter:PV1"][b"json"])["rule"] == ("impossible_production")
     assert json.loads(state["anomaly:meter:M2"][b"json"])["rule"] == "silent_meter"
