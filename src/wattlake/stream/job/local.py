@@ -133,9 +133,12 @@ def _with_messages(consumer: Any, assignment: list[Any]) -> set[int]:
     """The assigned partitions that have messages after their starting offset."""
     from confluent_kafka import OFFSET_BEGINNING, OFFSET_END
 
+    def ends(tp: Any) -> tuple[int, int]:
+        return _retrying(lambda: consumer.get_watermark_offsets(tp, timeout=30))
+
     out = set()
     for tp in assignment:
-        low, high = _retrying(lambda tp=tp: consumer.get_watermark_offsets(tp, timeout=30))
+        low, high = ends(tp)
         start = {OFFSET_BEGINNING: low, OFFSET_END: high}.get(tp.offset, tp.offset)
         if high > start:
             out.add(tp.partition)

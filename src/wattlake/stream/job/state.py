@@ -224,11 +224,13 @@ def late_rows(late: pa.Table) -> pa.Table:
     """`stream.late_readings` rows of late target readings (`windows.targets_expr`)."""
 
     def utc(a: Any) -> Any:
+        a = pc.cast(a, pa.timestamp("us", a.type.tz))
         return pc.assume_timezone(a, "UTC") if a.type.tz is None else a
 
     ws = utc(late["window_start"])
+    sim = utc(late["sim_clock"])  # naive from Spark (its Arrow times carry no zone)
     ends = pc.add(ws, pa.scalar(WINDOW, pa.duration("us")))
-    lateness = pc.divide(pc.cast(pc.subtract(late["sim_clock"], ends), pa.int64()), 1e6)
+    lateness = pc.divide(pc.cast(pc.subtract(sim, ends), pa.int64()), 1e6)
     return pa.table(
         {
             "_record_id": late["_record_id"],
@@ -237,7 +239,7 @@ def late_rows(late: pa.Table) -> pa.Table:
             "channel": late["channel"],
             "ts": utc(late["ts"]),
             "window_start": ws,
-            "sim_clock": late["sim_clock"],
+            "sim_clock": sim,
             "lateness_s": lateness,
             "_batch_id": late["_batch_id"],
         }
