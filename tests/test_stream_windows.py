@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import datetime as dt
 
+import duckdb
 import ibis
 import pyarrow as pa
 import pytest
 
-from wattlake.stream.job.state import Rate, apply_changes, new_window, window_changes
+from wattlake.duck import duckdb_connect
+from wattlake.stream.job.state import AGG_SCHEMA, Rate, window_changes
 from wattlake.stream.windows import (
     Timing,
     batch_aggregates,
@@ -93,48 +95,108 @@ def test_timing_rejects_negative_minutes() -> None:
         Timing(-1, 5)
 
 
-def _agg(h: str, minutes: float, kwh: float, n: int = 1) -> dict[str, object]:
-    return {
-        "household_id": h,
-        "channel": "consumption",
-        "window_start": window_of(at(minutes)).replace(tzinfo=None),
-        "kwh_sum": kwh,
-        "kwh_avg": kwh / n,
-        "kwh_min": kwh / n,
-        "kwh_max": kwh / n,
-        "readings": n,
-        "meters": 1,
-    }
+def _recomputed(*rows: tuple[str, float, float, int]) -> pa.Table:
+    """Recomputed windows (naive UTC starts, as the engine gives them)."""
+    return pa.table(
+        {
+            "household_id": [h for h, _, _, _ in rows],
+            "channel": ["consumption"] * len(rows),
+            "window_start": pa.array(
+                [window_of(at(m)).replace(tzinfo=None) for _, m, _, _ in rows], pa.timestamp("us")
+            ),
+            "kwh_sum": [k for _, _, k, _ in rows],
+            "kwh_avg": [k / n for _, _, k, n in rows],
+            "kwh_min": [k / n for _, _, k, n in rows],
+            "kwh_max": [k / n for _, _, k, n in rows],
+            "readings": pa.array([n for _, _, _, n in rows], pa.int64()),
+            "meters": pa.array([1] * len(rows), pa.int64()),
+        }
+    )
 
 
 STAMP = {"updated_at": at(999), "_batch_id": "k000-1-2"}
 
 
-def test_window_changes_replace_values_and_close_windows_the_watermark_passed() -> None:
-    key_old = ("h1", "consumption", at(0))
-    open_ = {key_old: new_window(key_old) | {"kwh_sum": 1.0, "readings": 1}}
-    recomputed = [_agg("h1", 0, 2.0, 2), _agg("h2", 30, 0.5)]
+@pytest.fixture(scope="module")
+def duck() -> duckdb.DuckDBPyConnection:
+    return duckdb_connect(extensions=())
+
+
+def _open(*rows: tuple[str, float, float, int]) -> pa.Table:
+    recs = _recomputed(*rows)
+    ch = window_changes(duckdb_connect(extensions=()), AGG_SCHEMA.empty_table(), recs, None,
+                        None, TIMING, STAMP)  # fmt: skip
+    return ch.open
+
+
+def _keys(t: pa.Table) -> set[tuple[str, dt.datetime]]:
+    return {(r["household_id"], r["window_start"]) for r in t.to_pylist()}
+
+
+def test_window_changes_replace_values_and_close_windows_the_watermark_passed(
+    duck: duckdb.DuckDBPyConnection,
+) -> None:
+    open_ = _open(("h1", 0, 1.0, 1))
+    assert open_.num_rows == 1 and open_["kwh_sum"].to_pylist() == [1.0]
     # watermark 10 min after the first window's end + lateness: h1@0 closes, h2@30 stays open
-    changed, finals = window_changes(open_, recomputed, None, at(10), TIMING, STAMP)
-    assert set(changed) == {key_old, ("h2", "consumption", at(30))}
-    assert changed[key_old]["kwh_sum"] == 2.0 and changed[key_old]["readings"] == 2
-    assert [f["household_id"] for f in finals] == ["h1"]
-    assert finals[0]["published_version"] == 1 and finals[0]["final_watermark"] == at(10)
-    assert open_[key_old]["kwh_sum"] == 1.0, "the open windows are not touched before commit"
-    apply_changes(open_, changed)
-    assert set(open_) == {("h2", "consumption", at(30))}
+    ch = window_changes(
+        duck, open_, _recomputed(("h1", 0, 2.0, 2), ("h2", 30, 0.5, 1)), None, at(10), TIMING, STAMP
+    )
+    rows = {r["household_id"]: r for r in ch.write.to_pylist()}
+    assert set(rows) == {"h1", "h2"}
+    assert rows["h1"]["kwh_sum"] == 2.0 and rows["h1"]["readings"] == 2
+    assert rows["h1"]["is_final"] and rows["h1"]["published_version"] == 1
+    assert rows["h1"]["final_watermark"] == at(10)
+    assert not rows["h2"]["is_final"] and rows["h2"]["published_version"] == 0
+    assert ch.finals["household_id"].to_pylist() == ["h1"]
+    assert _keys(ch.open) == {("h2", at(30))}
+    assert open_["kwh_sum"].to_pylist() == [1.0], "the open windows are not changed in place"
 
 
-def test_a_window_closed_by_an_earlier_batch_is_not_reopened() -> None:
-    changed, finals = window_changes({}, [_agg("h1", 0, 9.0)], at(10), at(20), TIMING, STAMP)
-    assert changed == {} and finals == []
+def test_an_open_window_the_watermark_passes_without_new_readings_closes(
+    duck: duckdb.DuckDBPyConnection,
+) -> None:
+    open_ = _open(("h1", 0, 1.0, 1), ("h2", 60, 3.0, 1))
+    ch = window_changes(duck, open_, _recomputed(), None, at(20), TIMING, STAMP)
+    assert ch.finals["household_id"].to_pylist() == ["h1"]
+    assert ch.finals["kwh_sum"].to_pylist() == [1.0]
+    assert _keys(ch.open) == {("h2", at(60))}
 
 
-def test_a_window_seen_and_passed_in_one_batch_is_published_once() -> None:
-    changed, finals = window_changes({}, [_agg("h1", 0, 1.0)], None, at(10), TIMING, STAMP)
-    assert len(finals) == 1 and finals[0]["is_final"] and list(changed.values()) == finals
-    again, finals2 = window_changes({}, [], at(10), at(20), TIMING, STAMP)
-    assert again == {} and finals2 == []
+def test_a_window_closed_by_an_earlier_batch_is_not_reopened(
+    duck: duckdb.DuckDBPyConnection,
+) -> None:
+    ch = window_changes(
+        duck, AGG_SCHEMA.empty_table(), _recomputed(("h1", 0, 9.0, 1)), at(10), at(20), TIMING,
+        STAMP,
+    )  # fmt: skip
+    assert ch.write.num_rows == 0 and ch.finals.num_rows == 0 and ch.open.num_rows == 0
+
+
+def test_a_window_seen_and_passed_in_one_batch_is_published_once(
+    duck: duckdb.DuckDBPyConnection,
+) -> None:
+    ch = window_changes(
+        duck, AGG_SCHEMA.empty_table(), _recomputed(("h1", 0, 1.0, 1)), None, at(10), TIMING,
+        STAMP,
+    )  # fmt: skip
+    assert ch.finals.num_rows == 1 and ch.write.num_rows == 1 and ch.open.num_rows == 0
+    again = window_changes(duck, ch.open, _recomputed(), at(10), at(20), TIMING, STAMP)
+    assert again.write.num_rows == 0 and again.finals.num_rows == 0
+
+
+def test_late_counts_reach_the_written_windows(duck: duckdb.DuckDBPyConnection) -> None:
+    open_ = _open(("h1", 30, 1.0, 1))
+    late = pa.table(
+        {
+            "household_id": ["h1"],
+            "channel": ["consumption"],
+            "window_start": pa.array([at(30)], pa.timestamp("us", "UTC")),
+            "n": pa.array([2], pa.int64()),
+        }
+    )
+    ch = window_changes(duck, open_, _recomputed(), None, at(40), TIMING, STAMP, late)
+    assert ch.finals["late_readings"].to_pylist() == [2]
 
 
 def test_rate_over_the_last_minute() -> None:

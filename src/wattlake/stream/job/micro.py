@@ -43,6 +43,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from wattlake.context import Context
+from wattlake.duck import duckdb_connect
 from wattlake.engine import Prepared
 from wattlake.lake import catalog as cat
 from wattlake.landing import land
@@ -69,12 +70,12 @@ from wattlake.stream.job.live import (
     recent_bronze_sql,
 )
 from wattlake.stream.job.state import (
+    AGG_SCHEMA,
     Offsets,
-    OpenWindows,
     Rate,
-    apply_changes,
     date_scope,
     late_rows,
+    latest_windows,
     load_open_windows,
     new_window,
     window_changes,
@@ -189,7 +190,8 @@ class StreamProcessor:
         self.log = get_logger(component="stream")
         self.offsets = Offsets(config.group, config.topic)
         self.rate = Rate()
-        self.open: OpenWindows = {}
+        self.open = AGG_SCHEMA.empty_table()
+        self.con = duckdb_connect(extensions=())  # the runner's own small SQL work
         self.last_seen: dict[str, tuple[dt.datetime, int]] = {}
         self.thresholds: dict[str, float] = {}
         # The context must also hold every on-time reading of an open window.
@@ -287,28 +289,37 @@ class StreamProcessor:
         prev_mark = self._watermark(self.offsets)
         mark = self._watermark(offsets)
         stamp = {"updated_at": now, "_batch_id": min(ids.values(), default="")}
-        changed, finals = window_changes(
-            self.open, recomputed.to_pylist(), prev_mark, mark, cfg.timing, stamp
-        )
         late = targets.filter(pc.fill_null(targets["late"], False))
+        counts = None
+        if late.num_rows:  # rare: recorded first, so the counts include this batch's
+            lake.insert_new(cat.STREAM_LATE_READINGS, late_rows(late))
+            counts = self._late_counts(late)
+        changes = window_changes(
+            self.con, self.open, recomputed, prev_mark, mark, cfg.timing, stamp, counts
+        )
         last_seen = copy.copy(self.last_seen)
         anomalies = self._anomalies(targets, mark, now, last_seen)
         watch.lap("windows")
-        self._publish(decoded.invalid, anomalies, finals)
+        self._publish(decoded.invalid, anomalies, changes.finals)
         watch.lap("publish")
-        if late.num_rows:
-            lake.insert_new(cat.STREAM_LATE_READINGS, late_rows(late))
         spec = cat.STREAM_AGGREGATES
-        if changed:
-            data = pa.Table.from_pylist(list(changed.values()), schema=spec.arrow_schema)
+        if changes.write.num_rows:
             values = [c for c in spec.column_names if c not in (*spec.merge_keys, "late_readings")]
-            scope = date_scope(data["date"].to_pylist())
+            scope = date_scope(pc.unique(changes.write["date"]).to_pylist())
             # a final window keeps what was published; one that only late readings had
             # reached (no readings) takes on-time ones that come after all
             when = "t.is_final = false OR t.readings = 0"
-            lake.upsert(spec, data, values, when=when, scope=scope)
-        if late.num_rows:
-            self._late_counts(late, stamp, changed)
+            lake.upsert(spec, changes.write, values, when=when, scope=scope)
+        if counts is not None:
+            rows_ = [
+                new_window((r["household_id"], r["channel"], r["window_start"]))
+                | stamp
+                | {"late_readings": r["n"], "is_final": True}
+                for r in counts.to_pylist()
+            ]
+            data = pa.Table.from_pylist(rows_, schema=spec.arrow_schema)
+            scope = date_scope(data["date"].to_pylist())
+            lake.upsert(spec, data, ["late_readings"], scope=scope)
         if anomalies:
             write_alerts(lake, [as_alert(a) for a in anomalies])
         rates = self.rate.add(time.time(), {p: n for p, (_, _, n) in parts.items()})
@@ -318,10 +329,9 @@ class StreamProcessor:
         offsets.commit(lake, self.wall(), self.ctx.engine.name)
         watch.lap("commit")
         # committed: the new state becomes the runner's
-        self.offsets, self.last_seen = offsets, last_seen
-        apply_changes(self.open, changed)
+        self.offsets, self.last_seen, self.open = offsets, last_seen, changes.open
         if self.redis is not None:
-            self.redis.update(list(changed.values()), anomalies)
+            self.redis.update(latest_windows(changes.write), anomalies)
             watch.lap("redis")
         return BatchReport(
             sorted(ids.values()),
@@ -331,8 +341,8 @@ class StreamProcessor:
             duplicates=sum(x.duplicates for x in landed),
             dead_letters=decoded.invalid.num_rows,
             late=late.num_rows,
-            windows_updated=len(changed),
-            windows_final=len(finals),
+            windows_updated=changes.write.num_rows,
+            windows_final=changes.finals.num_rows,
             alerts=len(anomalies),
             seconds=watch.total,
             stages=watch.stages,
@@ -378,7 +388,7 @@ class StreamProcessor:
         return found
 
     def _publish(
-        self, invalid: pa.Table, anomalies: list[dict[str, Any]], finals: list[dict[str, Any]]
+        self, invalid: pa.Table, anomalies: list[dict[str, Any]], finals: pa.Table
     ) -> None:
         """Dead letters, anomalies and newly final windows to Kafka; waits for the acks."""
         pub, cfg = self.publisher, self.config
@@ -391,24 +401,20 @@ class StreamProcessor:
             pub.send(cfg.dlq_topic, r["key"], r["value"], headers)
         for a in anomalies:
             pub.send(cfg.anomalies_topic, *outputs.anomaly_message(a))
-        for row in finals:
-            pub.send(cfg.dashboard_topic, *outputs.window_message(row))
-        if invalid.num_rows or anomalies or finals:
+        for key, value, _ in outputs.window_messages(finals):
+            pub.send(cfg.dashboard_topic, key, value)
+        if invalid.num_rows or anomalies or finals.num_rows:
             pub.flush()
 
-    def _late_counts(
-        self,
-        late: pa.Table,
-        stamp: dict[str, Any],
-        changed: OpenWindows,
-    ) -> None:
-        """Set `late_readings` of the windows late readings fell into, counted from
-        `stream.late_readings` (so a replay counts each reading once)."""
+    def _late_counts(self, late: pa.Table) -> pa.Table:
+        """(household_id, channel, window_start, n): late readings per window late readings
+        of this batch fell into, counted from `stream.late_readings` (a replay counts each
+        reading once)."""
         keys = late.select(["household_id", "channel", "window_start"])
         con = self.ctx.sql()
         con.register("wl_late_keys", keys)
         try:
-            counts = con.execute(
+            return con.execute(
                 """SELECT l.household_id, l.channel, l.window_start, count(*) AS n
                    FROM stream.late_readings l
                    SEMI JOIN (SELECT DISTINCT * FROM wl_late_keys) k
@@ -418,26 +424,12 @@ class StreamProcessor:
             ).to_arrow_table()
         finally:
             con.unregister("wl_late_keys")
-        rows = []
-        for r in counts.to_pylist():
-            key = (r["household_id"], r["channel"], r["window_start"])
-            # A window only late readings reached is closed from their point of view (their
-            # own clocks passed its end + lateness): stored final, with nothing to publish.
-            row = new_window(key) | stamp | {"late_readings": r["n"], "is_final": True}
-            if key in changed:
-                changed[key]["late_readings"] = r["n"]
-            elif key in self.open:
-                changed[key] = dict(self.open[key], late_readings=r["n"])
-            rows.append(row)
-        spec = cat.STREAM_AGGREGATES
-        data = pa.Table.from_pylist(rows, schema=spec.arrow_schema)
-        scope = date_scope(data["date"].to_pylist())
-        self.ctx.lake.upsert(spec, data, ["late_readings"], scope=scope)
 
     def close(self) -> None:
         for plan in self._plans.values():
             plan.close()
         self.live.close()
+        self.con.close()
 
 
 __all__ = ["BatchReport", "Refresh", "StreamConfig", "StreamProcessor"]

@@ -17,7 +17,7 @@ import pyarrow.compute as pc
 from wattlake.lake import catalog as cat
 from wattlake.lake.delta import Lake
 from wattlake.lake.predicates import sql_str
-from wattlake.stream.windows import WINDOW, Timing, is_final
+from wattlake.stream.windows import WINDOW, Timing
 
 WindowKey = tuple[str, str, dt.datetime]  # household_id, channel, window_start (UTC)
 
@@ -150,7 +150,8 @@ class Offsets:
 
 
 AGG_VALUES = ("kwh_sum", "kwh_avg", "kwh_min", "kwh_max", "readings", "meters")
-OpenWindows = dict[WindowKey, dict[str, Any]]
+AGG_SCHEMA = cat.STREAM_AGGREGATES.arrow_schema
+KEYS = ("household_id", "channel", "window_start")
 
 
 def new_window(key: WindowKey) -> dict[str, Any]:
@@ -171,47 +172,122 @@ def new_window(key: WindowKey) -> dict[str, Any]:
     }
 
 
+def _utc(a: Any) -> Any:
+    a = pc.cast(a, pa.timestamp("us", a.type.tz))
+    return pc.assume_timezone(a, "UTC") if a.type.tz is None else a
+
+
+def _cut(mark: dt.datetime | None, timing: Timing) -> dt.datetime | None:
+    """Windows starting at or before this are final at watermark `mark`."""
+    return None if mark is None else mark - WINDOW - timing.lateness
+
+
+_CHANGES_SQL = """
+WITH r AS (
+    SELECT * FROM wl_recomputed WHERE $prev_cut IS NULL OR window_start > $prev_cut
+), touched AS (
+    SELECT r.household_id, r.channel, r.window_start,
+        r.window_start + INTERVAL 5 MINUTE AS window_end,
+        CAST(r.window_start AS DATE) AS date,
+        r.kwh_sum, r.kwh_avg, r.kwh_min, r.kwh_max, r.readings, r.meters,
+        coalesce(l.n, o.late_readings, 0) AS late_readings, TRUE AS _touched
+    FROM r LEFT JOIN wl_open o USING (household_id, channel, window_start)
+    LEFT JOIN wl_late l USING (household_id, channel, window_start)
+), untouched AS (
+    SELECT o.household_id, o.channel, o.window_start, o.window_end, o.date,
+        o.kwh_sum, o.kwh_avg, o.kwh_min, o.kwh_max, o.readings, o.meters,
+        coalesce(l.n, o.late_readings) AS late_readings, FALSE AS _touched
+    FROM wl_open o ANTI JOIN r USING (household_id, channel, window_start)
+    LEFT JOIN wl_late l USING (household_id, channel, window_start)
+), both_ AS (SELECT * FROM touched UNION ALL SELECT * FROM untouched)
+SELECT *, coalesce(window_start <= $cut, FALSE) AS _closing FROM both_
+"""
+
+
+_NO_LATE = pa.table(
+    {
+        "household_id": pa.array([], pa.string()),
+        "channel": pa.array([], pa.string()),
+        "window_start": pa.array([], pa.timestamp("us", "UTC")),
+        "n": pa.array([], pa.int64()),
+    }
+)
+
+
+def latest_windows(rows: pa.Table) -> pa.Table:
+    """The rows of the latest window of each household and channel (for Redis)."""
+    if rows.num_rows == 0:
+        return rows
+    last = rows.group_by(["household_id", "channel"]).aggregate([("window_start", "max")])
+    last = last.rename_columns(["household_id", "channel", "window_start"])
+    return rows.join(last, list(KEYS), join_type="inner")
+
+
+@dataclass
+class WindowChanges:
+    """What a micro-batch does to the windows: `write` (rows to MERGE), `finals` (newly
+    final, with readings: to publish), `open` (the open windows after the commit)."""
+
+    write: pa.Table
+    finals: pa.Table
+    open: pa.Table
+
+
 def window_changes(
-    open_: OpenWindows,
-    recomputed: list[dict[str, Any]],
+    con: Any,
+    open_: pa.Table,
+    recomputed: pa.Table,
     prev_mark: dt.datetime | None,
     mark: dt.datetime | None,
     timing: Timing,
     stamp: dict[str, Any],
-) -> tuple[OpenWindows, list[dict[str, Any]]]:
-    """The rows a micro-batch changes (by key) and those it closes (to publish), without
-    touching `open_`: recomputed windows replace their values; every open window the
-    watermark `mark` passed becomes final (version 1). A recomputed window already final at
-    `prev_mark` was closed by an earlier batch: the table keeps what it published.
-    `stamp`: `updated_at` and `_batch_id` of the changed rows."""
-    changed: OpenWindows = {}
-    for r in recomputed:
-        ws = r["window_start"]
-        ws = ws.replace(tzinfo=dt.UTC) if ws.tzinfo is None else ws
-        if is_final(ws, prev_mark, timing):
-            continue
-        key = (r["household_id"], r["channel"], ws)
-        row = dict(open_.get(key) or new_window(key))
-        row.update({c: r[c] for c in AGG_VALUES}, **stamp)
-        changed[key] = row
-    finals = []
-    for key, row in [*open_.items(), *changed.items()]:
-        current = changed.get(key, row)
-        if not current["is_final"] and is_final(key[2], mark, timing):
-            closed = dict(current, is_final=True, final_watermark=mark, published_version=1)
-            closed.update(stamp)
-            changed[key] = closed
-            finals.append(closed)
-    return changed, finals
+    late_counts: pa.Table | None = None,
+) -> WindowChanges:
+    """Recomputed windows replace their values; every open window the watermark `mark`
+    passed becomes final (version 1). A recomputed window already final at `prev_mark` was
+    closed by an earlier batch: the table keeps what it published. Column-wise in DuckDB
+    (`con`, any connection); `open_` is not changed. `stamp`: `updated_at` and `_batch_id`
+    of the written rows; `late_counts`: (keys, `n`) late readings per window now."""
+    rec = recomputed.select([*KEYS, *AGG_VALUES])
+    rec = rec.set_column(2, "window_start", _utc(rec["window_start"]))
+    late = late_counts if late_counts is not None else _NO_LATE
+    con.register("wl_recomputed", rec)
+    con.register("wl_open", open_)
+    con.register("wl_late", late.set_column(2, "window_start", _utc(late["window_start"])))
+    try:
+        out = con.execute(
+            _CHANGES_SQL,
+            {"prev_cut": _cut(prev_mark, timing), "cut": _cut(mark, timing)},
+        ).to_arrow_table()
+    finally:
+        con.unregister("wl_recomputed")
+        con.unregister("wl_open")
+        con.unregister("wl_late")
+    ts = pa.timestamp("us", "UTC")
 
+    def rows_of(t: pa.Table, final: pa.Array, stamped: bool) -> pa.Table:
+        k = t.num_rows
+        cols = (*KEYS, "window_end", "date", *AGG_VALUES, "late_readings")
+        return pa.table(
+            {
+                **{c: t[c] for c in cols},
+                "is_final": final,
+                "final_watermark": pc.if_else(final, pa.scalar(mark, ts), pa.nulls(k, ts)),
+                "published_version": pc.cast(final, pa.int32()),
+                "updated_at": pa.repeat(pa.scalar(stamp["updated_at"] if stamped else None, ts), k),
+                "_batch_id": pa.repeat(
+                    pa.scalar(stamp["_batch_id"] if stamped else None, pa.string()), k
+                ),
+            }
+        ).cast(AGG_SCHEMA)
 
-def apply_changes(open_: OpenWindows, changed: OpenWindows) -> None:
-    """After the commit: changed windows replace the open ones; final ones leave."""
-    for key, row in changed.items():
-        if row["is_final"]:
-            open_.pop(key, None)
-        else:
-            open_[key] = row
+    changed = out.filter(pc.or_(out["_touched"], out["_closing"]))
+    write = rows_of(changed, changed["_closing"].combine_chunks(), True)
+    finals = write.filter(pc.and_(write["is_final"], pc.greater(write["readings"], 0)))
+    kept = out.filter(pc.invert(out["_closing"]))
+    # the open windows keep their stored stamps out of memory: only values and keys matter
+    open_after = rows_of(kept, pa.repeat(pa.scalar(False), kept.num_rows), False)
+    return WindowChanges(write, finals, open_after)
 
 
 def date_scope(dates: list[dt.date]) -> str | None:
@@ -246,23 +322,23 @@ def late_rows(late: pa.Table) -> pa.Table:
     )
 
 
-def load_open_windows(lake: Lake) -> dict[WindowKey, dict[str, Any]]:
-    """The windows that are not final yet, by key (read once, when the runner starts)."""
+def load_open_windows(lake: Lake) -> pa.Table:
+    """The windows that are not final yet (read once, when the runner starts)."""
     t = lake.read(cat.STREAM_AGGREGATES)
-    t = t.filter(pc.invert(pc.fill_null(t["is_final"], False)))
-    return {(r["household_id"], r["channel"], r["window_start"]): r for r in t.to_pylist()}
+    return t.filter(pc.invert(pc.fill_null(t["is_final"], False))).cast(AGG_SCHEMA)
 
 
 __all__ = [
+    "AGG_SCHEMA",
     "AGG_VALUES",
     "Offsets",
-    "OpenWindows",
     "PartitionState",
     "Rate",
+    "WindowChanges",
     "WindowKey",
-    "apply_changes",
     "date_scope",
     "late_rows",
+    "latest_windows",
     "load_open_windows",
     "new_window",
     "window_changes",
