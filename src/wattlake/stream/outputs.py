@@ -183,12 +183,12 @@ class RedisState:
             self._script(keys=[key], args=[at, body.decode()], client=pipe)
             n += 1
         for a in anomalies:
-            body = anomaly_message(a)[1].decode()
-            at = _epoch(a.get("ts") or a["alert_ts"])
-            self._script(keys=[f"{self.prefix}anomaly:latest"], args=[at, body], client=pipe)
+            text = anomaly_message(a)[1].decode()
+            when = _epoch(a.get("ts") or a["alert_ts"])
+            self._script(keys=[f"{self.prefix}anomaly:latest"], args=[when, text], client=pipe)
             if a["meter_id"]:
                 key = f"{self.prefix}anomaly:meter:{a['meter_id']}"
-                self._script(keys=[key], args=[at, body], client=pipe)
+                self._script(keys=[key], args=[when, text], client=pipe)
             n += 1
         if n:
             pipe.execute()
