@@ -34,7 +34,7 @@ from wattlake.stream import perturb
 from wattlake.stream.topics import prefixed
 
 PERTURB = perturb.Perturbations(malformed=4, duplicates=4, late=2, out_of_order=2, seed=9)
-KILLS = 4
+KILLS = 3
 SEED = int(os.environ.get("WATTLAKE_STREAM_KILL_SEED", "20261203"))
 
 
@@ -90,7 +90,7 @@ def test_sigkill_and_broker_restart_lose_and_duplicate_nothing(
     if svc.run_dir is None:  # a broker we may not restart: a private one
         svc = services.kafka_service(tmp_path_factory.mktemp("kafka-eo"))
     boot = svc.address
-    data = generate(tmp_path / "data", 6, 3, seed=33)
+    data = generate(tmp_path / "data", 5, 3, seed=33)
     prefix = new_prefix()
     replay(boot, data, prefix, PERTURB, tmp_path / "labels.csv")
     dash = prefixed("dashboard-updates", prefix)
