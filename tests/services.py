@@ -148,7 +148,7 @@ def consume_range(
 ) -> list[dict[str, Any]]:
     """Every message of `topic` from the offsets `start` (partition → offset; missing
     partitions from 0) up to the current high watermarks, in partition then offset order:
-    dicts with partition, offset, key, value, timestamp_ms."""
+    dicts with partition, offset, key, value, headers, timestamp_ms."""
     import time
 
     from confluent_kafka import Consumer, TopicPartition
@@ -186,6 +186,7 @@ def consume_range(
                         "offset": off,
                         "key": m.key(),
                         "value": m.value(),
+                        "headers": m.headers(),
                         "timestamp_ms": m.timestamp()[1],
                     }
                 )

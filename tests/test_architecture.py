@@ -25,8 +25,18 @@ LAYERS: list[tuple[str, ...]] = [
     ("engine", "spark_session", "query", "quality", "observability", "warehouse", "stream"),
     # 3: the runtime context
     ("context",),
-    # 4: landing and the pipeline steps; the stream simulator reads files like ingest
-    ("landing", "pipeline", "reports.run", "stream.inputs", "stream.simulate", "forecast"),
+    # 4: landing and the pipeline steps; the stream simulator reads files like ingest; the
+    #    stream runner (micro-batches → landing → live VEE → aggregates; the silver step);
+    #    forecasting (features, training, inference)
+    (
+        "landing",
+        "pipeline",
+        "reports.run",
+        "stream.inputs",
+        "stream.simulate",
+        "stream.job",
+        "forecast",
+    ),
     # 5: the command line
     ("cli",),
 ]

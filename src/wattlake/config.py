@@ -71,6 +71,8 @@ class Settings(BaseSettings):
     # Redis URL for the latest stream state (None: no Redis).
     kafka_bootstrap: str = "127.0.0.1:19092"
     redis_url: str | None = None
+    # Prefix of every Kafka topic name (e.g. "site1."): pipelines sharing a cluster.
+    kafka_topic_prefix: str = ""
 
     @classmethod
     def settings_customise_sources(

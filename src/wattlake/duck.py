@@ -65,6 +65,7 @@ def configure(
     """Set a connection up the wattlake way: UTC, `memory_limit` (e.g. "3GB"; beyond it
     DuckDB spills to `temp_directory`), `threads`, and the `extensions` loaded."""
     con.execute("SET TimeZone = 'UTC'")
+    con.execute("SET enable_progress_bar = false")  # no bars on stderr from long queries
     if threads:
         con.execute(f"SET threads = {int(threads)}")
     if memory_limit:

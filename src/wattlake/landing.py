@@ -204,11 +204,14 @@ def _land_rows(ctx: Context, spec: TableSpec, key: str | None, data: pa.Table) -
     per `_ord`."""
     stored = "SELECT NULL::VARCHAR AS _record_id WHERE false"
     if ctx.lake.exists(spec):
-        where = ""
+        conds = []
         if "meter_id" in spec.cluster_by and data.num_rows:
             lo, hi = pc.min_max(data["meter_id"]).values()
             if lo.is_valid:
-                where = f" WHERE meter_id BETWEEN {sql_str(lo.as_py())} AND {sql_str(hi.as_py())}"
+                conds.append(f"meter_id BETWEEN {sql_str(lo.as_py())} AND {sql_str(hi.as_py())}")
+        if key == READING_KEY and data.num_rows:
+            conds += _reading_text_range(data)
+        where = " WHERE " + " AND ".join(conds) if conds else ""
         stored = f"SELECT _record_id FROM delta_scan({sql_str(str(ctx.lake.path(spec)))}){where}"
     cols = ", ".join(f'"{c}"' for c in spec.column_names if c != "_record_id")
     # Duplicates are found on the hashed text itself (cheap to partition on), then hashed.
@@ -242,6 +245,18 @@ def _land_rows(ctx: Context, spec: TableSpec, key: str | None, data: pa.Table) -
     finally:
         con.unregister("wl_landing")
     return counts
+
+
+def _reading_text_range(data: pa.Table) -> list[str]:
+    """Where a stored reading with the record id of one of `data`'s rows can be: the same
+    timestamp text, so within the batch's text range (bronze files of a time-ordered source,
+    such as a stream's micro-batches, are skipped by their statistics). Nothing when a
+    timestamp or value is NULL (`concat_ws` skips NULLs: other texts could then give the
+    same key)."""
+    if data["timestamp"].null_count or data["value"].null_count:
+        return []
+    lo, hi = pc.min_max(data["timestamp"]).values()
+    return [f"timestamp BETWEEN {sql_str(lo.as_py())} AND {sql_str(hi.as_py())}"]
 
 
 def land(

@@ -14,7 +14,16 @@ import sys
 import typer
 from pydantic import ValidationError
 
-from wattlake.cli import data, forecast, ops, quality, query, reports, stream  # noqa: F401
+from wattlake.cli import (  # noqa: F401  (registers commands)
+    data,
+    forecast,
+    ops,
+    quality,
+    query,
+    reports,
+    stream,
+    stream_run,
+)
 from wattlake.cli.common import app, err
 from wattlake.errors import WattlakeError
 

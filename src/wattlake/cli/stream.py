@@ -29,6 +29,13 @@ BootstrapOpt = Annotated[
         help="Kafka bootstrap servers (default $WATTLAKE_KAFKA_BOOTSTRAP or 127.0.0.1:19092).",
     ),
 ]
+PrefixOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--topic-prefix",
+        help="Prefix of every topic name (default $WATTLAKE_KAFKA_TOPIC_PREFIX, none).",
+    ),
+]
 PartitionsOpt = Annotated[
     int,
     typer.Option(
@@ -39,8 +46,9 @@ PartitionsOpt = Annotated[
 ]
 
 
-def _settings(home: Path | None, bootstrap: str | None) -> Settings:
-    return settings_for(home, kafka_bootstrap=bootstrap)
+def _settings(home: Path | None, bootstrap: str | None, prefix: str | None = None) -> Settings:
+    extra = {} if prefix is None else {"kafka_topic_prefix": prefix}
+    return settings_for(home, kafka_bootstrap=bootstrap, **extra)
 
 
 def _count(name: str, value: int) -> int:
@@ -55,13 +63,14 @@ def topics_cmd(
     list_only: Annotated[
         bool, typer.Option("--list", help="Only list the topics (create nothing).")
     ] = False,
+    prefix: PrefixOpt = None,
     bootstrap: BootstrapOpt = None,
     home: HomeOpt = None,
 ) -> None:
     """Create wattlake's topics that are missing (idempotent) and list them."""
     from wattlake.stream.topics import ensure_topics, list_topics, topic_specs
 
-    s = _settings(home, bootstrap)
+    s = _settings(home, bootstrap, prefix)
     if partitions < 1:
         raise InputError(f"--partitions must be >= 1, got {partitions}")
     if list_only:
@@ -69,7 +78,7 @@ def topics_cmd(
             typer.echo(f"{name}\t{n}")
         return
     table = Table("topic", "status", "partitions", title=f"Kafka {s.kafka_bootstrap}")
-    for st in ensure_topics(s.kafka_bootstrap, topic_specs(partitions)):
+    for st in ensure_topics(s.kafka_bootstrap, topic_specs(partitions, s.kafka_topic_prefix)):
         note = "" if st.partitions == st.wanted else f" (asked {st.wanted}; left as it is)"
         table.add_row(st.name, st.status, f"{st.partitions}{note}")
     out.print(table)
@@ -132,6 +141,7 @@ def simulate_cmd(
         float, typer.Option(help="Weather alert: wind above (m/s, 10 m).")
     ] = 13.9,
     partitions: PartitionsOpt = 4,
+    prefix: PrefixOpt = None,
     bootstrap: BootstrapOpt = None,
     home: HomeOpt = None,
 ) -> None:
@@ -140,7 +150,7 @@ def simulate_cmd(
     from wattlake.stream import outgoing, perturb
     from wattlake.stream import simulate as sim
 
-    s = _settings(home, bootstrap)
+    s = _settings(home, bootstrap, prefix)
     chosen = [m for m, on in (("speedup", speedup), ("rate", rate), ("fast", fast)) if on]
     if len(chosen) > 1:
         raise InputError(f"give one of --speedup, --rate, --fast (got --{', --'.join(chosen)})")
@@ -216,6 +226,7 @@ def simulate_cmd(
             labels_file=labels_file,
             now=now,
             progress=progress,
+            prefix=s.kafka_topic_prefix,
         )
     _print_report(report, pacing)
 

@@ -186,6 +186,41 @@ class Lake:
             )
         return int(metrics.get("num_target_rows_inserted", 0))
 
+    def upsert(
+        self,
+        spec: TableSpec,
+        data: pa.Table,
+        update: list[str],
+        *,
+        when: str | None = None,
+        scope: str | None = None,
+    ) -> None:
+        """MERGE on the spec's `merge_keys`: matched rows get the `update` columns of `data`
+        (only where the SQL condition `when` holds, `t.`/`s.` aliases), unmatched rows of
+        `data` are inserted. `scope`: an extra condition on the target (`t.`) that limits
+        the rows MERGE reads, e.g. the partitions `data` touches. One commit."""
+        if not spec.merge_keys:
+            raise ValueError(f"{spec.qualified} declares no merge keys")
+        dt = self.ensure(spec)
+        if data.num_rows == 0:
+            return
+        on = " AND ".join(f"t.{k} = s.{k}" for k in spec.merge_keys)
+        if scope:
+            on = f"({scope}) AND {on}"
+        with self._source(data, spec) as source:
+            (
+                dt.merge(
+                    source,
+                    predicate=on,
+                    source_alias="s",
+                    target_alias="t",
+                    writer_properties=writer_properties(spec),
+                )
+                .when_matched_update({c: f"s.{c}" for c in update}, predicate=when)
+                .when_not_matched_insert_all()
+                .execute()
+            )
+
     def last_modified(self, spec: TableSpec) -> int | None:
         """Milliseconds since the epoch of the table's last commit."""
         dt = self.table(spec)

@@ -19,6 +19,16 @@ Rules (seeds/greenstream-architecture.md):
   P10–P90 coverage < 60 %
 - `forecast_drift` (warning, gold.forecast_drift): a key feature's PSI > 0.25
 
+Stream anomalies (UC4 job 2; raised by the stream runner per micro-batch, also published to
+the `anomalies` topic; `stream_anomalies`, `silent_meter_alerts`):
+
+- `impossible_production` (critical): a production (PV) meter's reading below 0 kWh
+- `impossible_consumption` (critical): a consumption reading above 50 kWh in one interval
+- `statistical_outlier` (warning): a valid reading above the P99.9 of its meter's silver
+  history (meters with at least 336 actual readings, a week of half hours)
+- `silent_meter` (warning): the watermark passed a meter's last reading by two of its
+  intervals (its next reading is overdue) — once per last reading
+
 Writing is idempotent: an alert is identified by (rule, meter_id, message) — messages carry
 no wall-clock time — and only identities not yet in `ops.alerts` are appended (NULL
 `meter_id` compares equal to NULL here, unlike a SQL MERGE).
@@ -46,6 +56,9 @@ from wattlake.transforms.vee.rules import FAULT_RULES
 
 LOW_QUALITY_SCORE = 80.0  # points
 BACKLOG_MAX_RECORDS = 1000  # bronze readings pending silver
+MAX_CONSUMPTION_KWH = 50.0  # per interval (UC4: consumption > 50 kWh is impossible)
+OUTLIER_QUANTILE = 0.999
+OUTLIER_MIN_READINGS = 336  # a week of half-hourly history before P99.9 means anything
 
 
 @dataclass(frozen=True)
@@ -103,6 +116,105 @@ def fault_run_alerts(
         for rule, rows in runs.items()
         for a in rows
     ]
+
+
+def stream_anomalies(
+    readings: pa.Table,
+    thresholds: dict[str, float],
+    run_id: str | None,
+    now: dt.datetime,
+) -> list[dict[str, Any]]:
+    """The anomalies among judged stream readings (`meter_id`, `household_id`, `channel`,
+    `ts` UTC, `kwh`, `rejected`, `sim_clock`): `ops.alerts` fields plus `household_id`,
+    `ts`, `kwh`, `sim_clock`. `thresholds`: meter → P99.9 kWh of its silver history."""
+    out: list[dict[str, Any]] = []
+    for r in _anomaly_candidates(readings, thresholds).to_pylist():
+        kwh, meter, ts = r["kwh"], r["meter_id"], r["ts"]
+        if kwh is None or ts is None:
+            continue
+        found: tuple[str, str, str] | None = None
+        if r["channel"] == "production" and kwh < 0:
+            found = ("critical", "impossible_production", f"{kwh:.4f} kWh produced")
+        elif r["channel"] != "production" and kwh > MAX_CONSUMPTION_KWH:
+            found = (
+                "critical",
+                "impossible_consumption",
+                f"{kwh:.4f} kWh consumed in one interval (> {MAX_CONSUMPTION_KWH:g})",
+            )
+        elif not r["rejected"] and meter in thresholds and kwh > thresholds[meter]:
+            found = (
+                "warning",
+                "statistical_outlier",
+                f"{kwh:.4f} kWh above the meter's P99.9 of {thresholds[meter]:.4f} kWh",
+            )
+        if found:
+            severity, rule, what = found
+            out.append(
+                {
+                    "alert_ts": now,
+                    "severity": severity,
+                    "rule": rule,
+                    "meter_id": meter,
+                    "message": f"{what} at {ts:%Y-%m-%d %H:%M} UTC",
+                    "run_id": run_id,
+                    "household_id": r["household_id"],
+                    "ts": ts,
+                    "kwh": kwh,
+                    "sim_clock": r["sim_clock"],
+                }
+            )
+    return out
+
+
+def _anomaly_candidates(readings: pa.Table, thresholds: dict[str, float]) -> pa.Table:
+    """The rows that may be anomalies (column-wise: a micro-batch has 100,000s of rows)."""
+    if readings.num_rows == 0:
+        return readings
+    kwh = readings["kwh"]
+    production = pc.equal(readings["channel"], "production")
+    impossible = pc.or_(
+        pc.and_(production, pc.less(kwh, 0.0)),
+        pc.and_(pc.invert(production), pc.greater(kwh, MAX_CONSUMPTION_KWH)),
+    )
+    meters = pa.array(list(thresholds), pa.string())
+    limits = pa.array(list(thresholds.values()), pa.float64())
+    limit = limits.take(pc.index_in(readings["meter_id"], value_set=meters))
+    outlier = pc.and_(pc.invert(readings["rejected"]), pc.greater(kwh, limit))
+    return readings.filter(pc.fill_null(pc.or_(impossible, outlier), False))
+
+
+def silent_meter_alerts(
+    last_seen: dict[str, tuple[dt.datetime, int]],
+    mark: dt.datetime,
+    run_id: str | None,
+    now: dt.datetime,
+) -> list[dict[str, Any]]:
+    """`silent_meter` alerts (fields as `stream_anomalies`) of the meters whose last reading
+    (`last_seen`: meter → (ts UTC, interval minutes)) lies two intervals or more behind the
+    watermark `mark`."""
+    out: list[dict[str, Any]] = []
+    for meter, (ts, minutes) in sorted(last_seen.items()):
+        if mark >= ts + dt.timedelta(minutes=2 * minutes):
+            out.append(
+                {
+                    "alert_ts": now,
+                    "severity": "warning",
+                    "rule": "silent_meter",
+                    "meter_id": meter,
+                    "message": f"no reading after {ts:%Y-%m-%d %H:%M} UTC",
+                    "run_id": run_id,
+                    "household_id": None,
+                    "ts": ts,
+                    "kwh": None,
+                    "sim_clock": mark,
+                }
+            )
+    return out
+
+
+def as_alert(d: dict[str, Any]) -> Alert:
+    """The `ops.alerts` row of a `stream_anomalies` / `silent_meter_alerts` item."""
+    return Alert(d["alert_ts"], d["severity"], d["rule"], d["meter_id"], d["message"], d["run_id"])
 
 
 def evaluate_alerts(

@@ -32,6 +32,21 @@ Metric families (units in the names, Prometheus conventions):
   (gauge, model, level): the latest evaluated day of gold.forecast_accuracy (MAE in the
   target's unit per hour; rMAE and coverage 0..1)
 - `wattlake_forecast_feature_psi` (gauge, model, feature): gold.forecast_drift
+
+Stream consumer (`stream_families`, from `wattlake stream status`: the lake's offsets and the
+broker's end offsets; labels group, topic, partition):
+
+- `wattlake_stream_consumer_lag` (gauge): messages in the partition not yet committed by the
+  stream runner (end offset − committed offset)
+- `wattlake_stream_committed_offset` / `wattlake_stream_end_offset` (gauge): next offset to
+  process (lake) / to be written (broker)
+- `wattlake_stream_messages_total`, `_readings_total`, `_dead_letters_total`,
+  `_duplicates_total` (counter): processed by the runner, over its life
+- `wattlake_stream_throughput_messages_per_second` (gauge): over the runner's last minute
+- `wattlake_stream_batch_duration_seconds` (gauge): processing time of the last micro-batch
+- `wattlake_stream_last_commit_timestamp_seconds` (gauge): wall clock of the last commit
+- `wattlake_stream_clock_timestamp_seconds` (gauge): latest producer clock (`sim_clock`)
+  processed
 """
 
 from __future__ import annotations
@@ -314,6 +329,63 @@ def backlog_records(con: duckdb.DuckDBPyConnection, have: set[str] | None = None
         f"SELECT count(*) FROM bronze.meter_readings WHERE _batch_id NOT IN ({done})"
     ).fetchone()
     return int(n[0]) if n else 0
+
+
+STREAM_LABELS = ("group", "topic", "partition")
+# (metric, kind, help, status field) of the per-partition stream families.
+_STREAM = (
+    ("wattlake_stream_consumer_lag", "gauge", "messages not yet committed", "lag"),
+    ("wattlake_stream_committed_offset", "gauge", "next offset to process", "next_offset"),
+    ("wattlake_stream_end_offset", "gauge", "next offset to be written", "end_offset"),
+    ("wattlake_stream_messages", "counter", "messages processed", "messages_total"),
+    ("wattlake_stream_readings", "counter", "valid readings processed", "readings_total"),
+    ("wattlake_stream_dead_letters", "counter", "messages dead-lettered", "dead_letters_total"),
+    ("wattlake_stream_duplicates", "counter", "exact re-sends dropped", "duplicates_total"),
+    (
+        "wattlake_stream_throughput_messages_per_second",
+        "gauge",
+        "messages per second over the runner's last minute",
+        "messages_per_s",
+    ),
+    (
+        "wattlake_stream_batch_duration_seconds",
+        "gauge",
+        "processing time of the last micro-batch (s)",
+        "batch_seconds",
+    ),
+    (
+        "wattlake_stream_last_commit_timestamp_seconds",
+        "gauge",
+        "wall clock of the last commit (Unix s)",
+        "committed_at_s",
+    ),
+    (
+        "wattlake_stream_clock_timestamp_seconds",
+        "gauge",
+        "latest producer clock processed (Unix s)",
+        "stream_clock_s",
+    ),
+)
+
+
+def stream_families(rows: Sequence[dict[str, object]]) -> list[MetricFamily]:
+    """The stream consumer's metric families (module doc) of status rows: `group`, `topic`,
+    `partition` and the fields named in `_STREAM` (None: no sample)."""
+    out = []
+    for name, kind, help_, field_ in _STREAM:
+        f = MetricFamily(name, kind, help_, STREAM_LABELS)  # type: ignore[arg-type]
+        for r in rows:
+            v = r.get(field_)
+            if v is not None:
+                labels = (str(r["group"]), str(r["topic"]), str(r["partition"]))
+                f.samples.append((labels, float(v)))  # type: ignore[arg-type]
+        out.append(f)
+    return out
+
+
+def families_text(families: Sequence[MetricFamily]) -> str:
+    """The Prometheus text exposition of `families`."""
+    return generate_latest(build_registry(families)).decode()
 
 
 class TableCollector(Collector):

@@ -232,9 +232,11 @@ def send(
     config: dict[str, Any] | None = None,
     progress: Callable[[int], None] | None = None,
     flush_timeout_s: float = 120.0,
+    prefix: str = "",
 ) -> SendStats:
     """Produce `messages` at their wall-clock times `when` (seconds after the start); wait
-    until every message is acknowledged or failed. `config` overrides producer settings."""
+    until every message is acknowledged or failed. `config` overrides producer settings;
+    `prefix` goes before every topic name (`topics.prefixed`)."""
     from confluent_kafka import Producer
 
     failed: Counter[str] = Counter()
@@ -253,7 +255,7 @@ def send(
     t0 = time.monotonic()
     done = [0]  # messages handed to the producer so far
     try:
-        _send_loop(producer, messages, when, t0, done, progress)
+        _send_loop(producer, messages, when, t0, done, progress, prefix)
     except KeyboardInterrupt:
         left = producer.flush(10)
         raise InputError(
@@ -267,7 +269,7 @@ def send(
             f"{left} of {n} messages not acknowledged by Kafka at {bootstrap} "
             f"after {flush_timeout_s:.0f} s"
         )
-    sent = Counter(messages["topic"].to_pylist())
+    sent = Counter(prefix + t for t in messages["topic"].to_pylist())
     delivered = {t: sent[t] - failed.get(t, 0) for t in sent}
     return SendStats(delivered, dict(failed), seconds, first_error[0] if first_error else None)
 
@@ -279,6 +281,7 @@ def _send_loop(
     t0: float,
     done: list[int],
     progress: Callable[[int], None] | None,
+    prefix: str = "",
 ) -> None:
     """Produce each message once the wall clock (seconds since `t0`) reaches `when`;
     `done[0]` counts the messages produced."""
@@ -304,7 +307,7 @@ def _send_loop(
             value = head if complete else head + stamp + tail
             while True:
                 try:
-                    producer.produce(topic, value, key)
+                    producer.produce(prefix + topic, value, key)
                     break
                 except BufferError:  # local queue full: let the broker catch up
                     producer.poll(0.05)
@@ -345,16 +348,17 @@ def simulate(
     labels_file: Path | None = None,
     now: dt.datetime | None = None,
     progress: Callable[[str, int, int], None] | None = None,
+    prefix: str = "",
 ) -> SimulationReport:
     """Replay `paths` (or data generated with `generate` = keyword arguments of
     `generate_data`, into `data_dir` or a temporary directory) onto the topics (created
-    first when missing) of the broker at `bootstrap`."""
+    first when missing, names under `prefix`) of the broker at `bootstrap`."""
     perturbations = perturbations or perturb.Perturbations()
     rules = rules or outgoing.AlertRules()
     pacing = pacing or Pacing()
     now = now or dt.datetime.now(dt.UTC)
     t_build = time.perf_counter()
-    ensure_topics(bootstrap, topic_specs(partitions))
+    ensure_topics(bootstrap, topic_specs(partitions, prefix))
     tmp: tempfile.TemporaryDirectory[str] | None = None
     try:
         if not paths:
@@ -380,6 +384,7 @@ def simulate(
         when,
         bootstrap,
         progress=(lambda k: progress("sending", k, total)) if progress else None,
+        prefix=prefix,
     )
     return SimulationReport(plan, stats, labels_file, src.skipped, build_s, data_dir)
 

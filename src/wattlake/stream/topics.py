@@ -9,6 +9,9 @@
 - `dashboard-updates`: final 5-minute aggregates (stream runner), key household;
 - `anomalies`: anomaly alerts (stream runner), key meter_id.
 
+Every name can carry a prefix (`prefixed`; setting `kafka_topic_prefix`, e.g. `site1.`), so
+several pipelines or test runs share one cluster without reading each other's events.
+
 `ensure_topics` creates the missing ones and leaves existing ones as they are (a topic with
 fewer partitions than asked is reported, not changed: adding partitions would move keys to
 other partitions and break a meter's order).
@@ -55,19 +58,29 @@ class TopicStatus:
     wanted: int
 
 
-def topic_specs(partitions: int = DEFAULT_PARTITIONS) -> list[TopicSpec]:
-    """All topics; `partitions` for the per-meter/per-household topics (>= 1)."""
+def prefixed(name: str, prefix: str = "") -> str:
+    """The topic `name` under `prefix` (`""`: the name itself)."""
+    return f"{prefix}{name}"
+
+
+def topic_specs(partitions: int = DEFAULT_PARTITIONS, prefix: str = "") -> list[TopicSpec]:
+    """All topics (names under `prefix`); `partitions` for the per-meter/per-household
+    topics (>= 1)."""
     if isinstance(partitions, bool) or not isinstance(partitions, int) or partitions < 1:
         raise ValueError(f"partitions must be an integer >= 1, got {partitions!r}")
+    p = prefix
     return [
-        TopicSpec(ENERGY_METERS, partitions, "meter_id"),
+        TopicSpec(prefixed(ENERGY_METERS, p), partitions, "meter_id"),
         TopicSpec(
-            ENERGY_METERS_DLQ, partitions, "meter_id", {"retention.ms": str(DLQ_RETENTION_MS)}
+            prefixed(ENERGY_METERS_DLQ, p),
+            partitions,
+            "meter_id",
+            {"retention.ms": str(DLQ_RETENTION_MS)},
         ),
-        TopicSpec(SPOT_PRICES, 1, "zone"),
-        TopicSpec(WEATHER_ALERTS, 1, "kind|latitude|longitude"),
-        TopicSpec(DASHBOARD_UPDATES, partitions, "household"),
-        TopicSpec(ANOMALIES, partitions, "meter_id"),
+        TopicSpec(prefixed(SPOT_PRICES, p), 1, "zone"),
+        TopicSpec(prefixed(WEATHER_ALERTS, p), 1, "kind|latitude|longitude"),
+        TopicSpec(prefixed(DASHBOARD_UPDATES, p), partitions, "household_id"),
+        TopicSpec(prefixed(ANOMALIES, p), partitions, "meter_id"),
     ]
 
 
@@ -167,6 +180,7 @@ __all__ = [
     "TopicStatus",
     "ensure_topics",
     "list_topics",
+    "prefixed",
     "topic_specs",
     "wait_for_leaders",
 ]

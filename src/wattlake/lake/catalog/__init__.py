@@ -3,7 +3,8 @@
     from wattlake.lake import catalog as cat
     cat.SILVER_READINGS.qualified   # 'silver.meter_readings'
 
-Declared in `bronze`, `silver`, `gold`, `ops` and `sme` (the smart-meter-etl case);
+Declared in `bronze`, `silver`, `gold`, `ops`, `stream` (the stream runner) and `sme` (the
+smart-meter-etl case);
 `ALL_TABLES` lists them in the order `wattlake tables` shows them.
 """
 
@@ -44,6 +45,7 @@ from wattlake.lake.catalog.ops import (
     OPS_QUALITY_RESULTS,
     OPS_RELEASES,
     OPS_RUNS,
+    OPS_STREAM_OFFSETS,
 )
 from wattlake.lake.catalog.silver import (
     SILVER_GAPS,
@@ -67,6 +69,7 @@ from wattlake.lake.catalog.sme import (
     SILVER_PRODUCTS,
     SMART_METER_ETL_TABLES,
 )
+from wattlake.lake.catalog.stream import STREAM_AGGREGATES, STREAM_LATE_READINGS
 from wattlake.lake.spec import TableSpec
 
 ALL_TABLES: tuple[TableSpec, ...] = (
@@ -100,6 +103,9 @@ ALL_TABLES: tuple[TableSpec, ...] = (
     OPS_RELEASES,
     OPS_QUALITY_RESULTS,
     OPS_METRICS,
+    OPS_STREAM_OFFSETS,
+    STREAM_AGGREGATES,
+    STREAM_LATE_READINGS,
     *SMART_METER_ETL_TABLES,
 )
 
@@ -145,6 +151,7 @@ __all__ = [
     "OPS_QUALITY_RESULTS",
     "OPS_RELEASES",
     "OPS_RUNS",
+    "OPS_STREAM_OFFSETS",
     "ROLLING_DAYS",
     "ROLLING_KPIS",
     "SILVER_AGREEMENTS",
@@ -159,6 +166,8 @@ __all__ = [
     "SILVER_USERS",
     "SILVER_WEATHER",
     "SMART_METER_ETL_TABLES",
+    "STREAM_AGGREGATES",
+    "STREAM_LATE_READINGS",
     "USER_DELETED",
     "USER_PROFILE_COLUMNS",
     "TableSpec",

@@ -1,4 +1,5 @@
-"""Ops tables: runs, dead letters, manifest, checkpoints, alerts, releases, quality, metrics."""
+"""Ops tables: runs, dead letters, manifest, checkpoints, alerts, releases, quality, metrics,
+stream offsets."""
 
 from __future__ import annotations
 
@@ -129,4 +130,27 @@ OPS_METRICS = table_spec(
     ],
     description="metric samples recorded per run (wattlake.observability.metrics)",
     merge_keys=("run_id", "metric", "labels"),
+)
+
+OPS_STREAM_OFFSETS = table_spec(
+    "ops.stream_offsets",
+    [
+        ("group_id", pa.string()),
+        ("topic", pa.string()),
+        ("partition", pa.int32()),
+        ("next_offset", pa.int64()),  # the first offset not yet processed
+        ("batch_id", pa.string()),  # the micro-batch that committed it
+        ("stream_clock", UTC_TS),  # latest sim_clock processed in the partition
+        ("committed_at", UTC_TS),  # wall clock of the commit
+        ("messages_total", pa.int64()),
+        ("readings_total", pa.int64()),
+        ("dead_letters_total", pa.int64()),
+        ("duplicates_total", pa.int64()),
+        ("messages_per_s", pa.float64()),  # over the runner's last minute
+        ("batch_seconds", pa.float64()),  # processing time of the last micro-batch
+        ("engine", pa.string()),
+    ],
+    description="the stream consumer's position per partition, committed with each "
+    "micro-batch's sink writes (the commit point of exactly-once)",
+    merge_keys=("group_id", "topic", "partition"),
 )

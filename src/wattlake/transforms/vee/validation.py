@@ -39,24 +39,41 @@ def add_arrival(t: ir.Table, arrivals: ir.Table) -> ir.Table:
     return j.drop("_a_ingested_at")
 
 
+# `_format` of bronze rows that came from a live stream (`wattlake stream run`): their
+# timestamps are judged in live mode, against the arrival time the event carries.
+LIVE_FORMATS = ("kafka",)
+
+
+def live_rows(t: ir.Table, live: bool = False) -> ir.BooleanValue:
+    """Whether each row is judged as a live reading: all rows when `live`, else the rows
+    whose `_format` is one of `LIVE_FORMATS` (none when the table has no `_format`)."""
+    if live:
+        return ibis.literal(True)
+    if "_format" not in t.columns:
+        return ibis.literal(False)
+    return t._format.isin(LIVE_FORMATS).fill_null(False)
+
+
 def timestamp_sanity(t: ir.Table, profile: VeeProfile, live: bool = False) -> ir.Table:
     """`future_timestamp` / `backdated` against the arrival time `_ingested_at` (or its naive
     UTC `_arrived`, see `add_arrival`).
 
-    Files (`live=False`, historical loads): a reading later than its arrival is future;
-    nothing is too old (backdating is judged by `duplicate_conflict`, against settled data).
-    Live streams: a reading must lie within ± `live_tolerance_minutes` of its arrival.
+    Files (historical loads): a reading later than its arrival is future; nothing is too old
+    (backdating is judged by `duplicate_conflict`, against settled data).
+    Live streams (`live=True`, or rows of `LIVE_FORMATS`, whose `_ingested_at` is the
+    producer's clock when it sent the reading): a reading must lie within
+    ± `live_tolerance_minutes` of its arrival.
     """
     arrived = t._arrived if "_arrived" in t.columns else t._ingested_at.cast("timestamp")
-    if not live:
-        return t.mutate(
-            **{column("future_timestamp"): (t.ts > arrived).fill_null(False)},
-            **{column("backdated"): ibis.literal(False)},
-        )
+    is_live = live_rows(t, live)
     tol = ibis.interval(minutes=profile.live_tolerance_minutes)
     return t.mutate(
-        **{column("future_timestamp"): (t.ts > arrived + tol).fill_null(False)},
-        **{column("backdated"): (t.ts < arrived - tol).fill_null(False)},
+        **{
+            column("future_timestamp"): ibis.ifelse(
+                is_live, t.ts > arrived + tol, t.ts > arrived
+            ).fill_null(False)
+        },
+        **{column("backdated"): (is_live & (t.ts < arrived - tol)).fill_null(False)},
     )
 
 
