@@ -18,6 +18,7 @@ from wattlake.duck import duckdb_connect, load_extension
 from wattlake.errors import InputError
 from wattlake.lake.catalog import ALL_TABLES
 from wattlake.lake.delta import Lake
+from wattlake.lake.storage import connect_duckdb_to_lake
 from wattlake.warehouse.targets import is_postgres, warehouse_path
 
 _READ_ONLY = {duckdb.StatementType.SELECT, duckdb.StatementType.EXPLAIN}
@@ -78,9 +79,7 @@ def refresh_catalog(con: duckdb.DuckDBPyConnection, lake: Lake, warehouse: str |
         if spec.qualified in have or not lake.exists(spec):
             continue
         con.execute(f"CREATE SCHEMA IF NOT EXISTS {spec.schema}")
-        con.execute(
-            f"CREATE VIEW {spec.qualified} AS SELECT * FROM delta_scan('{lake.path(spec)}')"
-        )
+        con.execute(f"CREATE VIEW {spec.qualified} AS SELECT * FROM delta_scan('{lake.uri(spec)}')")
     if _attach_warehouse(con, lake, warehouse):
         con.execute("CREATE SCHEMA IF NOT EXISTS dw")
         for name in _warehouse_tables(con):
@@ -103,6 +102,7 @@ def detach_warehouse(con: duckdb.DuckDBPyConnection) -> None:
 def open_catalog(lake: Lake, warehouse: str | None = None) -> duckdb.DuckDBPyConnection:
     """A new in-memory DuckDB with `bronze.*`, `silver.*`, `gold.*`, `ops.*` and `dw.*` views."""
     con = duckdb_connect()
+    connect_duckdb_to_lake(con, lake.location)
     refresh_catalog(con, lake, warehouse)
     return con
 
