@@ -5,11 +5,10 @@ from __future__ import annotations
 
 from typing import Any
 
-import duckdb
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from wattlake.engine import delta_extension_path
+from wattlake.duck import duckdb_connect
 from wattlake.lake.storage import LakeLocation, connect_duckdb_to_lake
 
 T0_S = 1_704_067_200  # 2024-01-01 00:00 UTC, epoch seconds
@@ -90,10 +89,8 @@ def read_delta_rs(uri: str, lake: LakeLocation) -> list[Row]:
 
 
 def read_duckdb(uri: str, lake: LakeLocation) -> list[Row]:
-    con = duckdb.connect()
+    con = duckdb_connect()
     try:
-        con.execute("SET TimeZone = 'UTC'")
-        con.execute(f"INSTALL '{delta_extension_path()}'; LOAD delta;")
         connect_duckdb_to_lake(con, lake)
         table = con.execute(
             "SELECT meter_id, ts, kwh FROM delta_scan(?)", [uri]

@@ -161,19 +161,20 @@ class DuckDBEngine(Engine):
         memory_limit: str | None = None,
         chunk_readings: int | None = None,
         temp_directory: Path | None = None,
-        lake: LakeLocation | None = None,
     ) -> None:
-        raw = duckdb_connect(
+        self._raw = duckdb_connect(
             memory_limit=memory_limit, temp_directory=temp_directory, threads=threads
         )
-        if lake is not None:
-            connect_duckdb_to_lake(raw, lake)
-        self.con = ibis.duckdb.from_connection(raw)
+        self.con = ibis.duckdb.from_connection(self._raw)
         if chunk_readings:
             self.chunk_readings = chunk_readings
         self._n = 0
+        self._reached: set[LakeLocation] = set()
 
     def read(self, lake: Lake, spec: TableSpec) -> ir.Table:
+        if lake.location not in self._reached:  # S3: httpfs and the lake's secret, once
+            connect_duckdb_to_lake(self._raw, lake.location)
+            self._reached.add(lake.location)
         lake.ensure(spec)
         return self.con.read_delta(lake.uri(spec))
 
@@ -203,7 +204,8 @@ class DuckDBEngine(Engine):
 class SparkEngine(Engine):
     """PySpark with delta-spark: tables are read by Spark (`format("delta")`), on the
     driver's master (`local[N]` or a cluster); `session`: an existing Delta-enabled
-    SparkSession to use instead of building one (`spark_session.build_spark_session`)."""
+    SparkSession to use instead of building one (`spark_session.build_spark_session`; for
+    an S3 lake it needs the lake's `spark.hadoop.fs.s3a.*` settings, `LakeLocation.spark_conf`)."""
 
     name = "spark"
 
@@ -270,12 +272,12 @@ def make_engine(
     lake: LakeLocation | None = None,
     spark_conf: dict[str, str] | None = None,
 ) -> Engine:
-    """The named engine, able to read `lake` (None: a local lake). DuckDB only:
+    """The named engine (Spark: with the settings to reach `lake`). DuckDB only:
     `memory_limit` caps its working memory (e.g. "3GB"; None: DuckDB's default, 80 % of
     RAM) and `temp_directory` is where it spills beyond that (default: `.tmp` in the
     working directory). Spark only: `spark_conf`, extra session settings."""
     if name == "duckdb":
-        return DuckDBEngine(memory_limit=memory_limit, temp_directory=temp_directory, lake=lake)
+        return DuckDBEngine(memory_limit=memory_limit, temp_directory=temp_directory)
     if name == "spark":
         return SparkEngine(spark_master, lake=lake, conf=spark_conf)
     raise WattlakeError(f"unknown engine '{name}' (known: duckdb, spark)")
