@@ -43,7 +43,7 @@ class SparkPostgresTarget(PostgresTarget):
         self.lake.ensure(spec)
         df = self.spark.read.format("delta").load(self.lake.spark_uri(spec)).select(*columns)
         if dates is not None:
-            df = df.where(sf.col("date").isin([d.isoformat() for d in dates]))
+            df = df.where(sf.col("date").isin(list(dates)))
         return df
 
     def stage(
