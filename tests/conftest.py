@@ -63,6 +63,7 @@ def duck() -> Iterator[Engine]:
 
 @pytest.fixture(scope="session")
 def spark() -> Engine:
+    """The Spark engine on `local[2]` (Delta-enabled, like every Spark session here)."""
     try:
         import pyspark  # noqa: F401
     except ImportError:
@@ -75,56 +76,51 @@ def spark() -> Engine:
 
 
 @pytest.fixture(scope="session")
-def spark_master() -> Iterator[str]:
-    """URL of the 2-worker Spark standalone cluster (scripts/spark-cluster.sh): the one
-    scripts/test.sh started (`WATTLAKE_TEST_SPARK_MASTER`, kept out of `WATTLAKE_SPARK_MASTER`
-    so that no other test's settings point at the cluster), else one started here."""
-    import spark_services
+def spark_master(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """URL of the 2-worker Spark standalone cluster (`services.spark_cluster_service`)."""
+    import services
 
-    if url := os.environ.get("WATTLAKE_TEST_SPARK_MASTER"):
-        yield url
-        return
-    with spark_services.service(
-        "spark-cluster.sh", ("WATTLAKE_SPARK_MASTER",), "WATTLAKE_REQUIRE_SPARK", "Spark cluster"
-    ) as env:
-        yield env["WATTLAKE_SPARK_MASTER"]
+    svc = services.spark_cluster_service(tmp_path_factory.mktemp("spark-cluster-run"))
+    yield svc.address
+    if svc.started_here:
+        svc.stop()
 
 
 @pytest.fixture(scope="session")
-def s3_env() -> Iterator[dict[str, str]]:
+def s3_env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
     """Endpoint, bucket and credentials of the local S3 server (scripts/s3.sh)."""
-    import spark_services
+    import services
 
-    with spark_services.service(
-        "s3.sh", spark_services.S3_VARIABLES, "WATTLAKE_REQUIRE_S3", "S3 server"
-    ) as env:
-        yield env
+    svc = services.s3_service(tmp_path_factory.mktemp("s3-run"))
+    yield svc.env
+    if svc.started_here:
+        svc.stop()
 
 
 @pytest.fixture(scope="session")
 def delta_spark(
     spark_master: str, s3_env: dict[str, str], tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Any]:
-    """The Delta-enabled SparkSession on the cluster (spark_services.DeltaSpark)."""
-    import spark_services
+    """The Delta-enabled SparkSession on the cluster (spark_sessions.DeltaSpark)."""
+    import spark_sessions
 
-    yield spark_services.start_delta_spark(spark_master, s3_env, tmp_path_factory.mktemp("events"))
-    spark_services.stop_delta_spark()
+    yield spark_sessions.start_delta_spark(spark_master, s3_env, tmp_path_factory.mktemp("events"))
+    spark_sessions.stop_delta_spark()
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    # The Delta-enabled Spark must be this process's first Spark (see tests/spark_services.py).
-    import spark_services
+    # The cluster session's tests first (see tests/spark_sessions.py).
+    import spark_sessions
 
-    items.sort(key=lambda item: not spark_services.uses_delta_spark(item))
+    items.sort(key=lambda item: not spark_sessions.uses_delta_spark(item))
 
 
 def pytest_runtest_teardown(item: pytest.Item, nextitem: pytest.Item | None) -> None:
     # After the last test of the cluster session, free it for the local `spark` fixture.
-    import spark_services
+    import spark_sessions
 
-    if spark_services.uses_delta_spark(item) and not spark_services.uses_delta_spark(nextitem):
-        spark_services.stop_delta_spark()
+    if spark_sessions.uses_delta_spark(item) and not spark_sessions.uses_delta_spark(nextitem):
+        spark_sessions.stop_delta_spark()
 
 
 @pytest.fixture(scope="session")

@@ -20,9 +20,18 @@ LAYERS: list[tuple[str, ...]] = [
     ("errors", "config", "logs", "duck", "geo", "lake", "runlog"),
     # 1: pure domain code — parsers, Ibis rules, the market, PV physics, the generator
     ("sources", "transforms", "market", "pv", "generate", "reports"),
-    # 2: engines and the read/write edges — engines, SQL, quality, observability, warehouse,
-    #    the stream's event contract, replay planning and Kafka clients
-    ("engine", "spark_session", "query", "quality", "observability", "warehouse", "stream"),
+    # 2: engines and the read/write edges — engines and their lake I/O (tables), SQL, quality,
+    #    observability, warehouse, the stream's event contract, replay planning and Kafka clients
+    (
+        "engine",
+        "spark_session",
+        "tables",
+        "query",
+        "quality",
+        "observability",
+        "warehouse",
+        "stream",
+    ),
     # 3: the runtime context
     ("context",),
     # 4: landing and the pipeline steps; the stream simulator reads files like ingest; the

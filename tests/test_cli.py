@@ -69,6 +69,16 @@ def inputs(tmp_path: Path) -> Path:
             ["ingest", "{in}/mixed", "--format", "lcl"], "not the lcl layout", id="mixed_directory"
         ),
         pytest.param(["run", "--engine", "flink"], "unknown engine", id="unknown_engine"),
+        pytest.param(
+            ["--lake", "ftp://host/lake", "sql", "SELECT 1"],
+            "unsupported scheme 'ftp'",
+            id="lake_unsupported_scheme",
+        ),
+        pytest.param(
+            ["--lake", "s3://Bad_Bucket/lake", "sql", "SELECT 1"],
+            "not a valid S3 bucket name",
+            id="lake_bad_bucket",
+        ),
         pytest.param(["run", "--profile", "nope"], "unknown VEE profile", id="unknown_profile"),
         pytest.param(["sql", "DROP TABLE ops.runs"], "read-only", id="sql_write_refused"),
         pytest.param(["sql", "SELEC 1"], "SQL error", id="sql_syntax_error"),

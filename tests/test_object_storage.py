@@ -25,7 +25,7 @@ from lake_rows import (
     spark_upsert,
     upsert,
 )
-from spark_services import s3_settings
+from spark_sessions import s3_settings
 from wattlake.lake.storage import LakeLocation, parse_lake_uri
 
 pytestmark = pytest.mark.cluster

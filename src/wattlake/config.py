@@ -47,7 +47,13 @@ class Settings(BaseSettings):
     # (7-day CV) plus a day. A run rewrites from the earliest new reading minus this, and
     # reads another lookback before that as context.
     lookback_hours: int = 192
+    # Where the lake's Delta tables live: None → `<home>/lake`; or a directory or an S3
+    # prefix `s3://bucket/prefix` (credentials and endpoint: `WATTLAKE_S3_*` or `AWS_*`).
+    # The home stays a local directory (logs, spill files, the DuckDB warehouse file).
+    lake: str | None = None
     spark_master: str = "local[2]"
+    # Extra Spark settings (`WATTLAKE_SPARK_CONF` as JSON), e.g. {"spark.executor.memory": "4g"}.
+    spark_conf: dict[str, str] = Field(default_factory=dict)
     # DuckDB's working-memory cap (e.g. "3GB"); beyond it DuckDB spills to <home>/tmp/duckdb.
     # None: DuckDB's default (80 % of RAM).
     duckdb_memory_limit: str | None = None

@@ -4,7 +4,8 @@
         ingest_files(ctx, paths)
         run_pipeline(ctx)
 
-A `Context` holds the settings, the lake, the engine (created on first use), one SQL
+A `Context` holds the settings, the lake, the engine (created on first use) with its lake
+I/O (`ctx.tables`: steps read and write engine tables through it), one SQL
 connection over every table (`ctx.sql()`, opened once and refreshed, never re-created per
 call), the warehouse target, the alert notifiers and the clock. The CLI builds it from its
 flags and the environment; tests build it around a temporary home (and may inject an engine,
@@ -22,12 +23,15 @@ from types import TracebackType
 import duckdb
 
 from wattlake.config import Settings
-from wattlake.engine import Engine, engine_for
+from wattlake.engine import Engine, SparkEngine, engine_for
 from wattlake.lake.delta import Lake
+from wattlake.lake.storage import parse_lake_uri
 from wattlake.observability.alerts import LogNotifier, Notifier, WebhookNotifier
 from wattlake.query import detach_warehouse, open_catalog, refresh_catalog
+from wattlake.tables import Tables, tables_for
 from wattlake.transforms.vee.profile import VeeProfile, get_profile
-from wattlake.warehouse.targets import Target, open_target
+from wattlake.warehouse.spark_jdbc import SparkPostgresTarget
+from wattlake.warehouse.targets import Target, is_postgres, open_target
 
 Clock = Callable[[], dt.datetime]
 
@@ -35,6 +39,13 @@ Clock = Callable[[], dt.datetime]
 def utc_now() -> dt.datetime:
     """The current time, UTC (the default clock)."""
     return dt.datetime.now(dt.UTC)
+
+
+def lake_for(settings: Settings) -> Lake:
+    """The lake of `settings`: `settings.lake` (a directory or `s3://bucket/prefix`), else
+    `<home>/lake`."""
+    location = parse_lake_uri(settings.lake) if settings.lake else None
+    return Lake(settings.home, location)
 
 
 def default_notifiers(settings: Settings) -> list[Notifier]:
@@ -59,19 +70,27 @@ class Context:
         notifiers: Sequence[Notifier] | None = None,
     ) -> None:
         self.settings = settings
-        self.lake = Lake(settings.home)
+        self.lake = lake_for(settings)
         self.clock: Clock = clock or utc_now
         self.notifiers = list(notifiers) if notifiers is not None else default_notifiers(settings)
         self._engine = engine
         self._own_engine = engine is None
         self._sql: duckdb.DuckDBPyConnection | None = None
+        self._tables: Tables | None = None
 
     @property
     def engine(self) -> Engine:
         """The Ibis engine of `settings.engine` (created on first use, then kept)."""
         if self._engine is None:
-            self._engine = engine_for(self.settings)
+            self._engine = engine_for(self.settings, self.lake.location)
         return self._engine
+
+    @property
+    def tables(self) -> Tables:
+        """The lake I/O of the engine (`wattlake.tables`): what steps read and write."""
+        if self._tables is None or self._tables.engine is not self.engine:
+            self._tables = tables_for(self.engine, self.lake)
+        return self._tables
 
     @property
     def profile(self) -> VeeProfile:
@@ -106,11 +125,21 @@ class Context:
         lets go of a DuckDB warehouse file meanwhile (one process may not hold it twice)."""
         if self._sql is not None:
             detach_warehouse(self._sql)
-        target = open_target(self.lake, self.settings.warehouse)
+        target = self._open_target()
         try:
             yield target
         finally:
             target.close()
+
+    def _open_target(self) -> Target:
+        """`open_target`; on the Spark engine a PostgreSQL warehouse is staged by the
+        executors (the DuckDB warehouse file is written by the driver: it is one file)."""
+        warehouse = self.settings.warehouse
+        on_spark = (self._engine.name if self._engine else self.settings.engine) == "spark"
+        if on_spark and is_postgres(warehouse):
+            assert warehouse is not None and isinstance(self.engine, SparkEngine)
+            return SparkPostgresTarget(self.lake, warehouse, self.engine.spark)
+        return open_target(self.lake, warehouse)
 
     def close(self) -> None:
         """Close the SQL connection and the engine this context created."""

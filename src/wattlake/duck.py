@@ -1,7 +1,7 @@
 """The one DuckDB set-up: UTC sessions, extensions from their PyPI wheels, memory and spill.
 
 DuckDB cannot download extensions offline, so each extension is installed from the file its
-wheel ships (`duckdb-extension-delta`, `duckdb-extension-postgres-scanner`). Every DuckDB
+wheel ships (`duckdb-extension-delta`, `-postgres-scanner`, `-httpfs`, `-aws`). Every DuckDB
 connection of wattlake (the engine, `wattlake sql`, quality checks, metrics, the warehouse
 file, clustered writes, record ids) is made here.
 """
@@ -24,6 +24,8 @@ _WHEELS = {
         "duckdb_extension_postgres_scanner",
         "a PostgreSQL warehouse needs: pip install 'wattlake[postgres]'",
     ),
+    "httpfs": ("duckdb_extension_httpfs", "a lake on s3:// needs: pip install 'wattlake[s3]'"),
+    "aws": ("duckdb_extension_aws", "a lake on s3:// needs: pip install 'wattlake[s3]'"),
 }
 
 

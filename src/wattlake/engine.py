@@ -1,10 +1,12 @@
-"""Engines: the Ibis backend a run uses, and its thin Delta I/O adapters.
+"""Engines: the Ibis backend a run uses, and how it reads lake tables.
 
-- `duckdb` (default): embedded, reads Delta with DuckDB's delta extension shipped as a wheel.
-- `spark`: local PySpark (`pip install wattlake[spark]`, Java 17); reads the Delta table's
-  current Parquet files, so no Delta jars are needed for a local run.
+- `duckdb` (default): embedded, reads Delta with DuckDB's delta extension shipped as a wheel
+  (and `s3://` through its httpfs extension).
+- `spark`: PySpark with delta-spark (`pip install wattlake[spark]`, Java 17, the jars of
+  `scripts/jars.sh spark`), on `local[N]` or a cluster (`spark://…`); reads Delta itself.
 
-Results are materialised to Arrow and written with delta-rs (`Lake`), the same for both.
+Writing step results is the lake I/O's job (`wattlake.tables`): delta-rs from DuckDB's
+record batches, delta-spark on the executors.
 """
 
 from __future__ import annotations
@@ -22,7 +24,11 @@ from wattlake.config import Settings
 from wattlake.duck import duckdb_connect
 from wattlake.errors import WattlakeError
 from wattlake.lake.delta import Lake
-from wattlake.lake.spec import TableSpec, conform
+from wattlake.lake.spec import TableSpec
+from wattlake.lake.storage import LakeLocation, connect_duckdb_to_lake
+
+# fn(rows of one group) -> rows out, for `Engine.apply_by`.
+GroupFn = Callable[[pa.Table], pa.Table]
 
 
 class Engine:
@@ -61,6 +67,15 @@ class Engine:
         schema): `Prepared.run(part)` gives `build(part, ...)`. Engines that can compile a
         plan once override this; here each run builds it again."""
         return Prepared(self, build)
+
+    def apply_by(self, expr: ir.Table, key: str, fn: GroupFn, schema: pa.Schema) -> ir.Table:
+        """`fn` (plain Python over Arrow) on the rows of `expr`, group by group of `key`
+        values, its outputs (`schema`) as one engine table, computed once. `fn` must give
+        the same rows for a group whether it sees that group alone or with others: an
+        embedded engine calls it once with every row, a cluster once per group on the
+        executors."""
+        out = fn(self.to_arrow(expr))
+        return self.materialize(ibis.memtable(out.cast(schema)))
 
     def close(self) -> None:
         pass
@@ -147,18 +162,21 @@ class DuckDBEngine(Engine):
         chunk_readings: int | None = None,
         temp_directory: Path | None = None,
     ) -> None:
-        self.con = ibis.duckdb.from_connection(
-            duckdb_connect(
-                memory_limit=memory_limit, temp_directory=temp_directory, threads=threads
-            )
+        self._raw = duckdb_connect(
+            memory_limit=memory_limit, temp_directory=temp_directory, threads=threads
         )
+        self.con = ibis.duckdb.from_connection(self._raw)
         if chunk_readings:
             self.chunk_readings = chunk_readings
         self._n = 0
+        self._reached: set[LakeLocation] = set()
 
     def read(self, lake: Lake, spec: TableSpec) -> ir.Table:
+        if lake.location not in self._reached:  # S3: httpfs and the lake's secret, once
+            connect_duckdb_to_lake(self._raw, lake.location)
+            self._reached.add(lake.location)
         lake.ensure(spec)
-        return self.con.read_delta(str(lake.path(spec)))
+        return self.con.read_delta(lake.uri(spec))
 
     def materialize(self, expr: ir.Table) -> ir.Table:
         self._n += 1
@@ -184,73 +202,65 @@ class DuckDBEngine(Engine):
 
 
 class SparkEngine(Engine):
+    """PySpark with delta-spark: tables are read by Spark (`format("delta")`), on the
+    driver's master (`local[N]` or a cluster); `session`: an existing Delta-enabled
+    SparkSession to use instead of building one (`spark_session.build_spark_session`; for
+    an S3 lake it needs the lake's `spark.hadoop.fs.s3a.*` settings, `LakeLocation.spark_conf`)."""
+
     name = "spark"
 
-    def __init__(self, master: str = "local[2]") -> None:
-        try:
-            from pyspark.sql import SparkSession
-        except ImportError:
-            raise WattlakeError(
-                "--engine spark needs PySpark: pip install 'wattlake[spark]' (and Java 17)"
-            ) from None
-        self.spark = (
-            SparkSession.builder.master(master)
-            .appName("wattlake")
-            .config("spark.sql.session.timeZone", "UTC")
-            .config("spark.sql.ansi.enabled", "false")
-            .config("spark.ui.enabled", "false")
-            .config("spark.sql.shuffle.partitions", "4")
-            .config("spark.driver.memory", "2g")
-            .config("spark.sql.execution.arrow.pyspark.enabled", "true")
-            .getOrCreate()
-        )
-        self.spark.sparkContext.setLogLevel("ERROR")
-        self.con = ibis.pyspark.connect(self.spark)
+    def __init__(
+        self,
+        master: str = "local[2]",
+        *,
+        lake: LakeLocation | None = None,
+        session: Any = None,
+        conf: dict[str, str] | None = None,
+    ) -> None:
+        if session is None:
+            from wattlake.spark_session import build_spark_session
+
+            session = build_spark_session(master, lake=lake, extra=conf)
+        self.spark = session
+        self.con = ibis.pyspark.connect(session)
         self._n = 0
 
-    def read(self, lake: Lake, spec: TableSpec) -> ir.Table:
-        dt = lake.ensure(spec)
-        files = dt.file_uris()
+    def _name(self, kind: str) -> str:
         self._n += 1
-        name = f"wl_{spec.schema}_{spec.name}_{self._n}"
-        data_cols = [c for c in spec.column_names if c not in spec.partition_by]
-        if files:
-            df = self.spark.read.parquet(*files).select(*data_cols)
-        else:
-            empty = conform(spec.arrow_schema.empty_table(), spec).select(data_cols)
-            df = self.spark.createDataFrame(empty.to_pandas(), schema=_spark_schema(empty))
-        df.createOrReplaceTempView(name)
+        return f"wl_{kind}{self._n}"
+
+    def read(self, lake: Lake, spec: TableSpec) -> ir.Table:
+        lake.ensure(spec)
+        name = self._name(f"{spec.schema}_{spec.name}_")
+        self.spark.read.format("delta").load(lake.spark_uri(spec)).createOrReplaceTempView(name)
         return self.con.table(name)
 
+    def dataframe(self, expr: ir.Table) -> Any:
+        """`expr` as a (lazy) Spark DataFrame."""
+        name = self._name("v")
+        self.con.create_view(name, expr, overwrite=True)
+        return self.spark.table(name)
+
     def materialize(self, expr: ir.Table) -> ir.Table:
-        self._n += 1
-        name = f"wl_m{self._n}"
-        self.con.create_view(f"{name}_v", expr, overwrite=True)
-        df = self.spark.table(f"{name}_v").localCheckpoint(eager=True)
-        df.createOrReplaceTempView(name)
+        # On the executors (their block managers), not the driver.
+        name = self._name("m")
+        self.dataframe(expr).localCheckpoint(eager=True).createOrReplaceTempView(name)
+        return self.con.table(name)
+
+    def apply_by(self, expr: ir.Table, key: str, fn: GroupFn, schema: pa.Schema) -> ir.Table:
+        from pyspark.sql.pandas.types import from_arrow_schema
+
+        def one_group(rows: pa.Table) -> pa.Table:
+            return fn(rows).cast(schema)
+
+        out = self.dataframe(expr).groupBy(key).applyInArrow(one_group, from_arrow_schema(schema))
+        name = self._name("g")
+        out.localCheckpoint(eager=True).createOrReplaceTempView(name)
         return self.con.table(name)
 
     def close(self) -> None:
         # Keep the JVM for the process (starting Spark costs seconds); sessions are cheap.
         pass
-
-
-def _spark_schema(table: pa.Table) -> Any:
-    from pyspark.sql import types as st
-
-    mapping = {
-        pa.string(): st.StringType(),
-        pa.int64(): st.LongType(),
-        pa.int32(): st.IntegerType(),
-        pa.float64(): st.DoubleType(),
-        pa.bool_(): st.BooleanType(),
-        pa.date32(): st.DateType(),
-    }
-    fields = []
-    for f in table.schema:
-        typ = st.TimestampType() if pa.types.is_timestamp(f.type) else mapping[f.type]
-        fields.append(st.StructField(f.name, typ, True))
-    return st.StructType(fields)
 
 
 def make_engine(
@@ -259,22 +269,28 @@ def make_engine(
     *,
     memory_limit: str | None = None,
     temp_directory: Path | None = None,
+    lake: LakeLocation | None = None,
+    spark_conf: dict[str, str] | None = None,
 ) -> Engine:
-    """The named engine. DuckDB only: `memory_limit` caps its working memory (e.g. "3GB";
-    None: DuckDB's default, 80 % of RAM) and `temp_directory` is where it spills beyond
-    that (default: `.tmp` in the working directory)."""
+    """The named engine (Spark: with the settings to reach `lake`). DuckDB only:
+    `memory_limit` caps its working memory (e.g. "3GB"; None: DuckDB's default, 80 % of
+    RAM) and `temp_directory` is where it spills beyond that (default: `.tmp` in the
+    working directory). Spark only: `spark_conf`, extra session settings."""
     if name == "duckdb":
         return DuckDBEngine(memory_limit=memory_limit, temp_directory=temp_directory)
     if name == "spark":
-        return SparkEngine(spark_master)
+        return SparkEngine(spark_master, lake=lake, conf=spark_conf)
     raise WattlakeError(f"unknown engine '{name}' (known: duckdb, spark)")
 
 
-def engine_for(settings: Settings) -> Engine:
-    """The engine a command uses with `settings`: DuckDB spills to `<home>/tmp/duckdb`."""
+def engine_for(settings: Settings, lake: LakeLocation | None = None) -> Engine:
+    """The engine a command uses with `settings` and its `lake`: DuckDB spills to
+    `<home>/tmp/duckdb`."""
     return make_engine(
         settings.engine,
         settings.spark_master,
         memory_limit=settings.duckdb_memory_limit,
         temp_directory=settings.home / "tmp" / "duckdb",
+        lake=lake,
+        spark_conf=settings.spark_conf or None,
     )

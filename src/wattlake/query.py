@@ -19,6 +19,7 @@ from wattlake.duck import duckdb_connect, load_extension
 from wattlake.errors import InputError
 from wattlake.lake.catalog import ALL_TABLES
 from wattlake.lake.delta import Lake
+from wattlake.lake.storage import connect_duckdb_to_lake
 from wattlake.warehouse.targets import is_postgres, warehouse_path
 
 _READ_ONLY = {duckdb.StatementType.SELECT, duckdb.StatementType.EXPLAIN}
@@ -87,7 +88,7 @@ def refresh_catalog(
         where = (filters or {}).get(spec.qualified)
         con.execute(f"CREATE SCHEMA IF NOT EXISTS {spec.schema}")
         con.execute(
-            f"CREATE VIEW {spec.qualified} AS SELECT * FROM delta_scan('{lake.path(spec)}')"
+            f"CREATE VIEW {spec.qualified} AS SELECT * FROM delta_scan('{lake.uri(spec)}')"
             + (f" WHERE {where}" if where else "")
         )
     if _attach_warehouse(con, lake, warehouse):
@@ -115,6 +116,7 @@ def open_catalog(
     """A new in-memory DuckDB with `bronze.*`, `silver.*`, `gold.*`, `ops.*` and `dw.*` views
     (`filters`: see `refresh_catalog`)."""
     con = duckdb_connect()
+    connect_duckdb_to_lake(con, lake.location)
     refresh_catalog(con, lake, warehouse, filters)
     return con
 

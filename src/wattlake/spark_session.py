@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import os
 import subprocess
+import sys
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -85,6 +86,9 @@ def spark_conf(
         "spark.sql.ansi.enabled": "false",
         "spark.sql.shuffle.partitions": str(shuffle_partitions),
         "spark.sql.execution.arrow.pyspark.enabled": "true",
+        # Parquet timestamps as INT64 microseconds (Spark's default is the legacy INT96),
+        # the type delta-rs and DuckDB write, so every reader sees the same column type.
+        "spark.sql.parquet.outputTimestampType": "TIMESTAMP_MICROS",
         "spark.ui.enabled": "false",
         "spark.ui.showConsoleProgress": "false",
         # Delta rebuilds a table's state from its log in this many partitions (default 50:
@@ -176,6 +180,10 @@ def build_spark_session(
     if conf.get("spark.driver.host") == LOOPBACK:
         # The JVM reads it at start (block manager, RPC): loopback only.
         os.environ.setdefault("SPARK_LOCAL_IP", LOOPBACK)
+        # Executors on this machine run Python (grouped Arrow functions) with this
+        # interpreter, which has wattlake and pyarrow; a remote cluster needs its own
+        # (PYSPARK_PYTHON, or a packed environment in spark.archives: docs/RUNBOOK.md).
+        os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     active = SparkSession.getActiveSession()
     if active is not None:
         active.stop()

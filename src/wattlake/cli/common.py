@@ -21,7 +21,7 @@ app = typer.Typer(
     add_completion=False,
     no_args_is_help=True,
     help="wattlake: smart-meter data → validated Delta lakehouse → star-schema warehouse. "
-    "`--home DIR` goes before or after the command.",
+    "`--home DIR` goes before or after the command; `--lake s3://BUCKET/PREFIX` before it.",
     pretty_exceptions_enable=False,
     rich_markup_mode=None,  # plain help: fits 80 columns, no type tags on flags
 )
@@ -41,17 +41,26 @@ HomeOpt = Annotated[
     Path | None,
     typer.Option("--home", help="Data directory (default $WATTLAKE_HOME or ./wattlake-data)."),
 ]
+LakeOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--lake",
+        help="Where the Delta tables live: a directory or s3://BUCKET/PREFIX "
+        "(default $WATTLAKE_LAKE or HOME/lake).",
+    ),
+]
 EngineOpt = Annotated[str | None, typer.Option(help="duckdb (default) or spark.")]
 ENGINES = ("duckdb", "spark")
 
-# `wattlake --home DIR <command>`: the root option, used when the command has no --home.
-_root: dict[str, Path | None] = {"home": None}
+# `wattlake --home DIR --lake URI <command>`: root options; a command's --home comes first.
+_root: dict[str, Any] = {"home": None, "lake": None}
 
 
 @app.callback()
-def root(home: HomeOpt = None) -> None:
+def root(home: HomeOpt = None, lake: LakeOpt = None) -> None:
     """Global options."""
     _root["home"] = home
+    _root["lake"] = lake
 
 
 def check_engine(engine: str | None) -> None:
@@ -62,7 +71,7 @@ def check_engine(engine: str | None) -> None:
 def settings_for(home: Path | None, **overrides: Any) -> Settings:
     """The command's settings: flags, then environment, then the home's `wattlake.toml`;
     logs go to `<home>/logs` (created with the first line)."""
-    settings = load_settings(home=home or _root["home"], **overrides)
+    settings = load_settings(home=home or _root["home"], lake=_root["lake"], **overrides)
     configure_logging(settings.home / "logs", settings.log_level, settings.log_stderr)
     return settings
 

@@ -222,6 +222,10 @@ def run(
     warehouse: Annotated[
         str | None, typer.Option(help="Warehouse: postgresql://... (default: the DuckDB file).")
     ] = None,
+    spark_master: Annotated[
+        str | None,
+        typer.Option(help="With --engine spark: local[N] (default local[2]) or spark://HOST:PORT."),
+    ] = None,
     force: Annotated[
         bool,
         typer.Option(
@@ -235,7 +239,9 @@ def run(
     from wattlake.pipeline.run import NO_READINGS, has_readings, run_pipeline
 
     check_engine(engine)
-    with open_context(home, engine=engine, profile=profile, warehouse=warehouse) as ctx:
+    with open_context(
+        home, engine=engine, profile=profile, warehouse=warehouse, spark_master=spark_master
+    ) as ctx:
         summary = run_pipeline(
             ctx,
             rebuild=rebuild,

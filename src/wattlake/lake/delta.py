@@ -1,8 +1,11 @@
-"""Delta I/O of the lake: the only code that creates, reads and writes its tables.
+"""Delta I/O of the lake through delta-rs: creating tables, control data and Arrow writes.
 
-Every table lives at `<home>/lake/<schema>/<name>` (its `TableSpec` in `wattlake.lake.catalog`).
-Writes are delta-rs commits: append, replace-where (delete + insert in one commit) and MERGE
-on the spec's `merge_keys` (insert when not matched).
+Every table lives at `<lake>/<schema>/<name>` (its `TableSpec` in `wattlake.lake.catalog`),
+where the lake is `<home>/lake` or the `lake` setting: a directory or `s3://bucket/prefix`
+(`storage.LakeLocation`). Writes are delta-rs commits: append, replace-where (delete +
+insert in one commit) and MERGE on the spec's `merge_keys` (insert when not matched).
+Pipeline steps write their results through the engine's lake I/O (`wattlake.tables`);
+this class serves it on DuckDB, and serves small control data on every engine.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ from deltalake.exceptions import TableNotFoundError
 
 from wattlake.duck import duckdb_connect
 from wattlake.lake.spec import TableSpec, conform, conformed_stream
+from wattlake.lake.storage import LakeLocation, parse_lake_uri
 
 # Row-group size of clustered tables (rows); DuckDB scans a row group per thread task.
 CLUSTERED_ROW_GROUP_ROWS = 100_000
@@ -36,45 +40,70 @@ def writer_properties(spec: TableSpec) -> WriterProperties | None:
 
 
 class Lake:
-    """Delta tables under `<home>/lake`: create, read, append, replace and merge."""
+    """Delta tables of one lake: create, read, append, replace and merge.
 
-    def __init__(self, home: Path) -> None:
+    `home` is the local home directory (logs, spill files, the DuckDB warehouse);
+    `location` the lake's base (default `<home>/lake`)."""
+
+    def __init__(self, home: Path, location: LakeLocation | None = None) -> None:
         self.home = Path(home)
-        self.root = self.home / "lake"
+        self.location = location or parse_lake_uri(self.home / "lake")
+        self.storage_options = self.location.delta_rs_storage_options()
+
+    @property
+    def is_local(self) -> bool:
+        return self.location.scheme == "file"
 
     @property
     def spill_dir(self) -> Path:
         """Where DuckDB spills beyond its memory limit: `<home>/tmp/duckdb`."""
         return self.home / "tmp" / "duckdb"
 
-    def path(self, spec: TableSpec) -> Path:
-        return self.root / spec.schema / spec.name
+    def uri(self, spec: TableSpec) -> str:
+        """The table's URI for delta-rs and DuckDB (an absolute path or `s3://…`)."""
+        return self.location.table_uri(spec.schema, spec.name)
+
+    def spark_uri(self, spec: TableSpec) -> str:
+        """The table's URI for Spark (`file:/…` or `s3a://…`)."""
+        return self.location.spark_uri(spec.schema, spec.name)
+
+    def path(self, spec: TableSpec) -> Path | str:
+        """The table's directory (a `Path`) in a local lake; its URI (`s3://…`) otherwise.
+        Prefer `uri`; this form is kept for callers that glob a local table's files."""
+        return Path(self.uri(spec)) if self.is_local else self.uri(spec)
 
     def exists(self, spec: TableSpec) -> bool:
-        return (self.path(spec) / "_delta_log").is_dir()
+        if self.is_local:
+            return (Path(self.uri(spec)) / "_delta_log").is_dir()
+        return DeltaTable.is_deltatable(self.uri(spec), storage_options=self.storage_options)
+
+    def _open(self, spec: TableSpec) -> DeltaTable:
+        return DeltaTable(self.uri(spec), storage_options=self.storage_options)
 
     def ensure(self, spec: TableSpec) -> DeltaTable:
         """Create the table empty if it does not exist yet; add the columns a newer
         version of `spec` has and the stored table lacks (NULL in existing rows)."""
         if not self.exists(spec):
-            self.path(spec).mkdir(parents=True, exist_ok=True)
+            if self.is_local:
+                Path(self.uri(spec)).mkdir(parents=True, exist_ok=True)
             write_deltalake(
-                str(self.path(spec)),
+                self.uri(spec),
                 spec.arrow_schema.empty_table(),
                 partition_by=list(spec.partition_by) or None,
                 mode="ignore",
+                storage_options=self.storage_options,
             )
-        dt = DeltaTable(str(self.path(spec)))
+        dt = self._open(spec)
         have = {f.name for f in dt.schema().fields}
         missing = [f for f in spec.arrow_schema if f.name not in have]
         if missing:
             dt.alter.add_columns([DeltaField.from_arrow(f.with_nullable(True)) for f in missing])
-            dt = DeltaTable(str(self.path(spec)))
+            dt = self._open(spec)
         return dt
 
     def table(self, spec: TableSpec) -> DeltaTable | None:
         try:
-            return DeltaTable(str(self.path(spec)))
+            return self._open(spec)
         except TableNotFoundError:
             return None
 
@@ -101,9 +130,10 @@ class Lake:
             return
         with self._source(data, spec) as source:
             write_deltalake(  # type: ignore[call-overload]  # None: see writer_properties
-                str(self.path(spec)),
+                self.uri(spec),
                 source,
                 mode="append",
+                storage_options=self.storage_options,
                 partition_by=list(spec.partition_by) or None,
                 writer_properties=writer_properties(spec),
             )
@@ -120,9 +150,10 @@ class Lake:
         self.ensure(spec)
         with self._source(data, spec) as source:
             write_deltalake(  # type: ignore[call-overload]  # None: see writer_properties
-                str(self.path(spec)),
+                self.uri(spec),
                 source,
                 mode="overwrite",
+                storage_options=self.storage_options,
                 predicate=predicate,
                 partition_by=list(spec.partition_by) or None,
                 writer_properties=writer_properties(spec),
@@ -230,8 +261,16 @@ class Lake:
         return int(hist[0]["timestamp"]) if hist else None
 
     def size_bytes(self, spec: TableSpec) -> int:
-        p = self.path(spec)
-        return sum(f.stat().st_size for f in p.rglob("*") if f.is_file()) if p.exists() else 0
+        """Bytes on disk of a local table (every file); of the current data files on S3."""
+        if self.is_local:
+            p = Path(self.uri(spec))
+            return sum(f.stat().st_size for f in p.rglob("*") if f.is_file()) if p.exists() else 0
+        dt = self.table(spec)
+        if dt is None:
+            return 0
+        sizes = pa.table(dt.get_add_actions(flatten=True)).column("size_bytes")
+        return int(sum(v or 0 for v in sizes.to_pylist()))
+
 
 
 def _non_empty(reader: pa.RecordBatchReader) -> pa.RecordBatchReader | None:

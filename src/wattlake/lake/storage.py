@@ -14,19 +14,21 @@ S3 credentials and the endpoint come from `S3Settings`: explicit values, or `WAT
 keys at all, each engine falls back to its own AWS credential chain (environment, profile,
 instance role).
 
-Pure functions only (no network); the DuckDB extension install is the one I/O helper here.
+Pure functions only (no network); `connect_duckdb_to_lake` is the one I/O helper here.
 """
 
 from __future__ import annotations
 
-import functools
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Literal
 from urllib.parse import urlsplit
 
+import duckdb
+
+from wattlake.duck import load_extension
 from wattlake.errors import InputError, WattlakeError
 
 Scheme = Literal["file", "s3"]
@@ -237,42 +239,15 @@ def spark_s3a_conf(s3: S3Settings) -> dict[str, str]:
     return conf
 
 
-@functools.cache
-def duckdb_extension_path(name: str) -> str:
-    """Path of DuckDB extension `name` inside its `duckdb-extension-<name>` wheel (DuckDB
-    cannot download extensions offline; `INSTALL '<path>'` installs the wheel's file)."""
-    import importlib
-
-    import duckdb
-
-    module = f"duckdb_extension_{name}"
-    try:
-        mod = importlib.import_module(module)
-    except ImportError:
-        raise WattlakeError(
-            f"DuckDB extension '{name}' is not installed: pip install 'wattlake[s3]'"
-        ) from None
-    root = Path(mod.__file__ or "").parent
-    found = sorted(root.rglob(f"v{duckdb.__version__}/{name}.duckdb_extension")) or sorted(
-        root.rglob(f"{name}.duckdb_extension")
-    )
-    if not found:
-        raise WattlakeError(f"DuckDB {name} extension not found under {root}")
-    return str(found[0])
-
-
-def connect_duckdb_to_lake(con: Any, lake: LakeLocation) -> None:
-    """Load what a DuckDB connection (`duckdb.DuckDBPyConnection` or anything with
-    `execute`/`raw_sql`) needs to read and write `lake`: httpfs (+ aws for the credential
-    chain) and the S3 secret. Nothing for a local lake."""
+def connect_duckdb_to_lake(con: duckdb.DuckDBPyConnection, lake: LakeLocation) -> None:
+    """Load what a DuckDB connection needs to read and write `lake`: httpfs (+ aws for the
+    credential chain) from their wheels (`wattlake.duck`) and the S3 secret. Nothing for a
+    local lake."""
     if lake.scheme != "s3":
         return
-    run = getattr(con, "raw_sql", None) or con.execute
-    names = ["httpfs"]
     s3 = lake.s3 or S3Settings()
+    load_extension(con, "httpfs")
     if s3.access_key_id is None:
-        names.append("aws")
-    for n in names:
-        run(f"INSTALL {_sql_str(duckdb_extension_path(n))}; LOAD {n};")
+        load_extension(con, "aws")
     for stmt in lake.duckdb_setup_sql():
-        run(stmt)
+        con.execute(stmt)

@@ -16,7 +16,13 @@ from wattlake.market.clearing import (
     Trades,
     get_mechanism,
 )
-from wattlake.market.frames import USER_P2P_SCHEMA, build_inputs, user_p2p_table
+from wattlake.market.frames import (
+    USER_P2P_SCHEMA,
+    build_inputs,
+    community_table,
+    market_communities,
+    user_p2p_table,
+)
 from wattlake.market.inputs import (
     TRADE_SCHEMA,
     MarketConfig,
@@ -27,6 +33,7 @@ from wattlake.market.inputs import (
 from wattlake.market.settle import (
     MarketResult,
     apply_eligibility,
+    clear_market,
     daily_community_kpis,
     daily_user_kpis,
     hourly_eligibility,
@@ -51,11 +58,14 @@ __all__ = [
     "apply_eligibility",
     "assign_communities",
     "build_inputs",
+    "clear_market",
+    "community_table",
     "daily_community_kpis",
     "daily_user_kpis",
     "get_mechanism",
     "hourly_eligibility",
     "make_inputs",
+    "market_communities",
     "rolling_kpis",
     "run_market",
     "settle_arrays",

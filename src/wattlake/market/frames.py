@@ -6,12 +6,14 @@ Long input (one row per user and interval, e.g. `gold.energy_flow_hourly`) is pi
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
+
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
 from wattlake.lake.spec import UTC_TS
-from wattlake.market.inputs import MarketConfig, MarketInputs, make_inputs
+from wattlake.market.inputs import MarketConfig, MarketInputs, assign_communities, make_inputs
 
 USER_P2P_SCHEMA = pa.schema(
     [
@@ -46,6 +48,43 @@ def current_locations(users: pa.Table) -> pa.Table:
     return users.take(idx).select(["user_id", "latitude", "longitude"])
 
 
+def _locations(ids: np.ndarray, users: pa.Table) -> tuple[np.ndarray, np.ndarray]:
+    """Latitude and longitude (degrees; NaN when unknown) of `ids` from `users`."""
+    loc = current_locations(users)
+    loc_ids = np.asarray(loc["user_id"].to_pylist(), dtype=str)
+    lat = np.full(ids.size, np.nan)
+    lon = np.full(ids.size, np.nan)
+    pos = {u: i for i, u in enumerate(ids.tolist())}
+    la, lo = _floats(loc["latitude"]), _floats(loc["longitude"])
+    for k, u in enumerate(loc_ids.tolist()):
+        if u in pos:
+            lat[pos[u]], lon[pos[u]] = la[k], lo[k]
+    return lat, lon
+
+
+def market_communities(
+    user_ids: Sequence[str], users: pa.Table, config: MarketConfig | None = None
+) -> dict[str, int]:
+    """user_id → community id of the users `user_ids`, as one clearing over all of them
+    assigns it (`build_inputs`): fixed once, so a market cleared in parts (day by day)
+    matches a market cleared at once."""
+    cfg = config or MarketConfig()
+    ids = np.unique(np.asarray(list(user_ids), dtype=object).astype(str))
+    lat, lon = _locations(ids, users)
+    comm = assign_communities(lat, lon, cfg.radius_km, np.argsort(ids, kind="stable"))
+    return dict(zip(ids.tolist(), comm.tolist(), strict=True))
+
+
+def community_table(communities: Mapping[str, int]) -> pa.Table:
+    """`market_communities` as a table (user_id, community_id)."""
+    return pa.table(
+        {
+            "user_id": pa.array(list(communities), pa.string()),
+            "community_id": pa.array(list(communities.values()), pa.int64()),
+        }
+    )
+
+
 def build_inputs(
     flow: pa.Table,
     users: pa.Table,
@@ -55,6 +94,7 @@ def build_inputs(
     offer_col: str = "surplus_kwh",
     need_col: str = "grid_import_kwh",
     prices: pa.Table | None = None,
+    communities: Mapping[str, int] | None = None,
 ) -> tuple[MarketInputs, np.ndarray, np.ndarray]:
     """Pivot a long flow table into `MarketInputs`.
 
@@ -64,6 +104,8 @@ def build_inputs(
     version counts; users missing here have no location and trade nothing).
     prices: optional per-interval tariffs `ts`, `grid_buy_eur_per_kwh`,
     `grid_sell_eur_per_kwh` (EUR/kWh); intervals without a row use the config's flat ones.
+    communities: user_id → community id fixed beforehand (`market_communities`, covering
+    every user of `flow`); default: assigned over the users of `flow`.
 
     Returns (inputs, row_t, row_u): the interval and user index of every flow row, used to
     map per-user results (and an `eligible` column) back to the rows.
@@ -79,15 +121,7 @@ def build_inputs(
     np.add.at(offer, (row_t, row_u), np.nan_to_num(_floats(flow[offer_col])).clip(min=0.0))
     np.add.at(need, (row_t, row_u), np.nan_to_num(_floats(flow[need_col])).clip(min=0.0))
 
-    loc = current_locations(users)
-    loc_ids = np.asarray(loc["user_id"].to_pylist(), dtype=str)
-    lat = np.full(u_n, np.nan)
-    lon = np.full(u_n, np.nan)
-    pos = {u: i for i, u in enumerate(ids.tolist())}
-    la, lo = _floats(loc["latitude"]), _floats(loc["longitude"])
-    for k, u in enumerate(loc_ids.tolist()):
-        if u in pos:
-            lat[pos[u]], lon[pos[u]] = la[k], lo[k]
+    lat, lon = _locations(ids, users)
 
     buy = np.full(t_n, cfg.grid_buy_eur_per_kwh)
     sell = np.full(t_n, cfg.grid_sell_eur_per_kwh)
@@ -107,6 +141,9 @@ def build_inputs(
         ts=times,
         grid_buy_eur_per_kwh=buy,
         grid_sell_eur_per_kwh=sell,
+        community=(
+            None if communities is None else np.array([communities[u] for u in ids.tolist()])
+        ),
     )
     return inputs, row_t, row_u
 

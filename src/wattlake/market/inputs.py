@@ -159,11 +159,14 @@ def make_inputs(
     ts: np.ndarray | Sequence[object] | None = None,
     grid_buy_eur_per_kwh: np.ndarray | float | None = None,
     grid_sell_eur_per_kwh: np.ndarray | float | None = None,
+    community: np.ndarray | None = None,
 ) -> MarketInputs:
     """Validate and assemble `MarketInputs` from arrays (kWh, degrees, EUR/kWh).
 
     Per-interval tariffs override the config's flat ones. Negative or NaN volumes are
-    rejected (`ValueError`), as are tariffs with `grid_sell > grid_buy`.
+    rejected (`ValueError`), as are tariffs with `grid_sell > grid_buy`. `community`: the
+    users' community ids when fixed beforehand (a market cleared in parts, e.g. day by
+    day, keeps one partition); default `assign_communities` over these users.
     """
     cfg = config or MarketConfig()
     offer = np.atleast_2d(np.asarray(offer_kwh, dtype=float))
@@ -201,7 +204,11 @@ def make_inputs(
     ).copy()
     if (sell > buy).any():
         raise ValueError("grid_sell_eur_per_kwh must be ≤ grid_buy_eur_per_kwh in every interval")
-    order = np.argsort(ids.astype(str), kind="stable")
+    if community is None:
+        order = np.argsort(ids.astype(str), kind="stable")
+        community = assign_communities(lat, lon, cfg.radius_km, order)
+    elif np.shape(community) != (u_n,):
+        raise ValueError(f"{np.shape(community)} community ids for {u_n} users")
     return MarketInputs(
         ts=times,
         user_ids=ids,
@@ -211,7 +218,7 @@ def make_inputs(
         need_kwh=need,
         grid_buy_eur_per_kwh=buy,
         grid_sell_eur_per_kwh=sell,
-        community=assign_communities(lat, lon, cfg.radius_km, order),
+        community=np.asarray(community, dtype=np.int64),
         grid_fee_eur_per_kwh=cfg.grid_fee_eur_per_kwh,
         radius_km=cfg.radius_km,
         co2_kg_per_kwh=cfg.co2_kg_per_kwh,

@@ -16,7 +16,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import ibis
@@ -320,15 +320,19 @@ def run_market(
     ts_col: str = "hour_ts",
     eligible_col: str = "eligible",
     prices: pa.Table | None = None,
+    communities: Mapping[str, int] | None = None,
 ) -> MarketResult:
     """Clear a long flow table (see `frames.build_inputs`) with `mechanism` (PayAsClear).
 
     If `flow` has a boolean `eligible_col`, rows where it is not true do not trade (null
     counts as ineligible). Returns the trades (`clearing.TRADE_SCHEMA`) and the per-user
-    totals (`frames.USER_P2P_SCHEMA`) to join back with `settle_flow`.
+    totals (`frames.USER_P2P_SCHEMA`) to join back with `settle_flow`. `communities`:
+    fixed beforehand (`frames.market_communities`), else assigned over `flow`'s users.
     """
     mech = mechanism or PayAsClear()
-    inputs, row_t, row_u = build_inputs(flow, users, config, ts_col=ts_col, prices=prices)
+    inputs, row_t, row_u = build_inputs(
+        flow, users, config, ts_col=ts_col, prices=prices, communities=communities
+    )
     if eligible_col in flow.column_names:
         vals = np.asarray(flow[eligible_col].fill_null(False).to_pylist(), dtype=bool)
     else:
@@ -342,3 +346,18 @@ def run_market(
     trades = mech.clear(market_inputs)
     table = trades.to_arrow(market_inputs)
     return MarketResult(market_inputs, trades, table, user_p2p_table(table), eligible)
+
+
+def clear_market(
+    flow: pa.Table,
+    users: pa.Table,
+    config: MarketConfig,
+    mechanism: ClearingMechanism,
+    communities: Mapping[str, int],
+) -> pa.Table:
+    """The trades (`TRADE_SCHEMA`) of `run_market` on `flow` (gold hourly flow with
+    `eligible`), its rows sorted first so that no tie-break depends on the order an engine
+    returned them in. Intervals clear independently once `communities` are fixed, so the
+    flow of each day alone gives that day's trades (an engine may call this per day)."""
+    flow = flow.sort_by([("hour_ts", "ascending"), ("user_id", "ascending")])
+    return run_market(flow, users, config, mechanism, communities=communities).trades_table

@@ -71,7 +71,7 @@ def new_run(ctx: Context, profile: str | None = None, *, rebuild: bool = False,
     run = Run(
         "run-" + uuid.uuid4().hex[:12],
         get_profile(profile or ctx.settings.profile),
-        ctx.settings.engine,
+        ctx.engine.name,  # the engine the steps run on (a context may be given one)
         rebuild=rebuild,
         force=force,
     )

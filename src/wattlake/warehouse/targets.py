@@ -15,7 +15,8 @@ target for the few things that differ. Every dialect difference is a method here
 
 PostgreSQL reads the lake on the Python side (pyarrow datasets over the Delta files) and
 streams record batches as CSV into `COPY … FROM STDIN`; floats are written in shortest
-round-trip form, so values arrive bit-identical.
+round-trip form, so values arrive bit-identical. On the Spark engine the executors stage
+the lake tables over JDBC instead (`spark_jdbc.SparkPostgresTarget`).
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ from wattlake.duck import duckdb_connect
 from wattlake.errors import InputError, WattlakeError
 from wattlake.lake.delta import Lake
 from wattlake.lake.spec import TableSpec
+from wattlake.lake.storage import connect_duckdb_to_lake
 from wattlake.warehouse import ddl
 from wattlake.warehouse.ddl import DialectName
 
@@ -138,6 +140,7 @@ class DuckDBTarget(Target):
     def __init__(self, lake: Lake, path: Path) -> None:
         super().__init__(lake)
         self.con = duckdb_connect(path)
+        connect_duckdb_to_lake(self.con, lake.location)
 
     def execute(self, sql: str) -> None:
         self.con.execute(sql)
@@ -150,7 +153,7 @@ class DuckDBTarget(Target):
 
     def _scan(self, spec: TableSpec) -> str:
         self.lake.ensure(spec)
-        return f"delta_scan('{self.lake.path(spec)}')"
+        return f"delta_scan('{self.lake.uri(spec)}')"
 
     def stage(
         self,
@@ -209,6 +212,12 @@ def _pg_type(t: pa.DataType) -> str:
     raise WattlakeError(f"no PostgreSQL type for Arrow type {t}")
 
 
+def pg_columns(spec: TableSpec, columns: list[str]) -> str:
+    """`name TYPE, …` of `columns` of lake table `spec` for a PostgreSQL staging table."""
+    schema = spec.arrow_schema
+    return ", ".join(f"{c} {_pg_type(schema.field(c).type)}" for c in columns)
+
+
 class PostgresTarget(Target):
     """A PostgreSQL 15 database (psycopg 3); lake tables are copied into temp tables."""
 
@@ -258,10 +267,8 @@ class PostgresTarget(Target):
         dates: Sequence[dt.date] | None = None,
         distinct: bool = False,
     ) -> None:
-        schema = spec.arrow_schema
-        cols = ", ".join(f"{c} {_pg_type(schema.field(c).type)}" for c in columns)
         self.execute(f"DROP TABLE IF EXISTS {name}")
-        self.execute(f"CREATE TEMP TABLE {name} ({cols}) ON COMMIT DROP")
+        self.execute(f"CREATE TEMP TABLE {name} ({pg_columns(spec, columns)}) ON COMMIT DROP")
         flt = None if dates is None else ds.field("date").isin(pa.array(dates, pa.date32()))
         data = self._dataset(spec)
         batches: Iterable[pa.RecordBatch]

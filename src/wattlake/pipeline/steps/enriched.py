@@ -16,12 +16,11 @@ import ibis
 import ibis.expr.types as ir
 
 from wattlake.context import Context
-from wattlake.engine import Engine
 from wattlake.lake import catalog as cat
-from wattlake.lake.delta import Lake
 from wattlake.lake.predicates import sql_dates_in
 from wattlake.pipeline.runner import Run, StepResult
 from wattlake.pipeline.steps.gold import GoldPlan
+from wattlake.tables import Tables
 from wattlake.transforms import enrich
 from wattlake.transforms.enrich import WEATHER_MAX_DISTANCE_KM
 
@@ -39,17 +38,17 @@ def _in_span(t: ir.Table, lo: dt.datetime, hi: dt.datetime) -> ir.Table:
     return t.filter((ts >= ibis.literal(lo)) & (ts < ibis.literal(hi)))
 
 
-def weather_for(engine: Engine, lake: Lake, dates: list[dt.date]) -> ir.Table:
+def weather_for(tables: Tables, dates: list[dt.date]) -> ir.Table:
     """`silver.weather` rows labelled within the dates plus one hour (radiation labels)."""
     lo, hi = _span(dates)
-    return _in_span(engine.read(lake, cat.SILVER_WEATHER), lo, hi + dt.timedelta(hours=1))
+    return _in_span(tables.read(cat.SILVER_WEATHER), lo, hi + dt.timedelta(hours=1))
 
 
-def prices_for(engine: Engine, lake: Lake, dates: list[dt.date], zone: str) -> ir.Table:
+def prices_for(tables: Tables, dates: list[dt.date], zone: str) -> ir.Table:
     """`silver.prices` rows of `zone` starting within the dates (a price starts in the hour
     of the readings it covers)."""
     lo, hi = _span(dates)
-    p = engine.read(lake, cat.SILVER_PRICES)
+    p = tables.read(cat.SILVER_PRICES)
     return _in_span(p.filter(p.zone == zone), lo, hi)
 
 
@@ -57,8 +56,7 @@ def prices_for(engine: Engine, lake: Lake, dates: list[dt.date], zone: str) -> i
 
 
 def enriched_readings(
-    engine: Engine,
-    lake: Lake,
+    tables: Tables,
     silver: ir.Table,
     users: ir.Table,
     dates: list[dt.date],
@@ -70,8 +68,8 @@ def enriched_readings(
     e = enrich.enrich_readings(
         silver,
         users,
-        weather_for(engine, lake, dates),
-        prices_for(engine, lake, dates, zone),
+        weather_for(tables, dates),
+        prices_for(tables, dates, zone),
         zone,
         max_distance_km=max_distance_km,
     )
@@ -84,19 +82,17 @@ def build(ctx: Context, run: Run, p: GoldPlan) -> StepResult:
     t0 = time.perf_counter()
     res = StepResult(STEP)
     if p.dates:
-        silver = ctx.engine.read(ctx.lake, cat.SILVER_READINGS)
-        users = ctx.engine.read(ctx.lake, cat.SILVER_USERS)
+        silver = ctx.tables.read(cat.SILVER_READINGS)
+        users = ctx.tables.read(cat.SILVER_USERS)
         expr = enriched_readings(
-            ctx.engine,
-            ctx.lake,
+            ctx.tables,
             silver.filter(silver.date.isin(p.dates)),
             users,
             p.dates,
             ctx.settings.price_zone,
         )
-        out = ctx.engine.to_arrow(expr)
-        ctx.lake.replace_where(cat.GOLD_READINGS_ENRICHED, out, sql_dates_in(p.dates))
-        res.rows_out = out.num_rows
+        out = ctx.tables.replace_where(cat.GOLD_READINGS_ENRICHED, expr, sql_dates_in(p.dates))
+        res.rows_out = out.rows
     res.message = f"{len(p.dates)} date(s)"
     res.seconds = time.perf_counter() - t0
     return res

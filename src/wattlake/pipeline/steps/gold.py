@@ -16,16 +16,26 @@ from __future__ import annotations
 import datetime as dt
 import time
 from dataclasses import dataclass
+from functools import partial
 
 import ibis
-import pyarrow as pa
 import pyarrow.compute as pc
 
 from wattlake.context import Context
 from wattlake.lake import catalog as cat
 from wattlake.lake.delta import Lake
 from wattlake.lake.predicates import sql_dates_in
-from wattlake.market import MarketConfig, get_mechanism, hourly_eligibility, run_market
+from wattlake.market import (
+    TRADE_SCHEMA,
+    USER_P2P_SCHEMA,
+    MarketConfig,
+    clear_market,
+    community_table,
+    get_mechanism,
+    hourly_eligibility,
+    market_communities,
+    user_p2p_table,
+)
 from wattlake.market.settle import settle_flow
 from wattlake.pipeline.checkpoints import EXTERNAL_STEP, checkpoint, checkpointed
 from wattlake.pipeline.runner import Run, StepResult
@@ -68,16 +78,16 @@ def external_dates(ctx: Context, silver: ibis.Table, batch_ids: list[str]) -> li
     date of `ts`."""
     if not batch_ids:
         return []
-    engine, lake = ctx.engine, ctx.lake
+    engine, tables = ctx.engine, ctx.tables
 
     def utc_date(ts: ibis.expr.types.TimestampValue) -> ibis.expr.types.DateValue:
         return ts.cast("timestamp").date()
 
-    w = engine.read(lake, cat.SILVER_WEATHER)
+    w = tables.read(cat.SILVER_WEATHER)
     w = w.filter(w._batch_id.isin(batch_ids))
-    p = engine.read(lake, cat.SILVER_PRICES)
+    p = tables.read(cat.SILVER_PRICES)
     p = p.filter(p._batch_id.isin(batch_ids))
-    v = engine.read(lake, cat.SILVER_PV_POTENTIAL)
+    v = tables.read(cat.SILVER_PV_POTENTIAL)
     v = v.filter(v._batch_id.isin(batch_ids))
     touched = ibis.union(
         w.select(date=utc_date(w.ts)),
@@ -103,11 +113,11 @@ def plan(ctx: Context) -> GoldPlan:
     if not pending and not external:
         return GoldPlan([], [], False, [])
     users_changed = any(step == "silver_users" and run in pending for run, step in silver_runs)
-    silver = engine.read(lake, cat.SILVER_READINGS)
+    silver = ctx.tables.read(cat.SILVER_READINGS)
     if users_changed:
         dates_q = silver.select("date").distinct()
     else:
-        quarantine = engine.read(lake, cat.SILVER_QUARANTINE)
+        quarantine = ctx.tables.read(cat.SILVER_QUARANTINE)
         touched_s = silver.filter(silver._run_id.isin(pending)).select("date")
         touched_q = quarantine.filter(
             quarantine._run_id.isin(pending)
@@ -123,30 +133,34 @@ def plan(ctx: Context) -> GoldPlan:
 
 def _market(
     ctx: Context, silver: ibis.Table, channels: ibis.Table, users: ibis.Table, flow: ibis.Table
-) -> tuple[ibis.Table, pa.Table]:
+) -> tuple[ibis.Table, ibis.Table]:
     """Clear the P2P market on the hourly flow; the flow net of P2P, and the trades.
 
-    Only user-hours whose readings are all grade C or better may trade."""
+    Only user-hours whose readings are all grade C or better may trade. The communities
+    are fixed from every user of the flow first; the clearing (Python) then runs on the
+    engine day by day (`Engine.apply_by`: on a cluster, on the executors)."""
     engine = ctx.engine
     elig = hourly_eligibility(silver, channels)
     flow_in = flow.left_join(elig, (flow.user_id == elig.user_id) & (flow.hour_ts == elig.hour_ts))
     flow_in = flow_in.drop([c for c in flow_in.columns if c.endswith("_right")])
-    # Engines return rows in no fixed order; the market's tie-breaks must not depend on it.
-    flow_rows = engine.to_arrow(flow_in).sort_by(
-        [("hour_ts", "ascending"), ("user_id", "ascending")]
-    )
+    # The profiles and the users' ids are small (one row per user version).
     user_rows = engine.to_arrow(users).sort_by(
         [("user_id", "ascending"), ("effective_date", "ascending")]
     )
-    result = run_market(
-        flow_rows,
-        user_rows,
-        MarketConfig.from_settings(ctx.settings),
-        get_mechanism(ctx.settings.market_mechanism),
+    config = MarketConfig.from_settings(ctx.settings)
+    ids = engine.to_arrow(flow_in.select("user_id").distinct())["user_id"].to_pylist()
+    communities = market_communities(ids, user_rows, config)
+    clear = partial(
+        clear_market,
+        users=user_rows,
+        config=config,
+        mechanism=get_mechanism(ctx.settings.market_mechanism),
+        communities=communities,
     )
-    p2p = engine.materialize(ibis.memtable(result.user_p2p))
-    communities = ibis.memtable(result.communities)
-    return settle_flow(flow, p2p, communities=communities), result.trades_table
+    trades = engine.apply_by(flow_in, "date", clear, TRADE_SCHEMA)
+    p2p = engine.apply_by(trades, "date", user_p2p_table, USER_P2P_SCHEMA)
+    settled = settle_flow(flow, p2p, communities=ibis.memtable(community_table(communities)))
+    return settled, trades
 
 
 def build(ctx: Context, run: Run, p: GoldPlan) -> StepResult:
@@ -156,32 +170,33 @@ def build(ctx: Context, run: Run, p: GoldPlan) -> StepResult:
     if not p.dates:
         res.seconds = time.perf_counter() - t0
         return res
-    engine, lake = ctx.engine, ctx.lake
-    silver = engine.read(lake, cat.SILVER_READINGS)
-    users = engine.read(lake, cat.SILVER_USERS)
+    engine, tables = ctx.engine, ctx.tables
+    silver = tables.read(cat.SILVER_READINGS)
+    users = tables.read(cat.SILVER_USERS)
     s = silver.filter(silver.date.isin(p.dates))
     channels = meter_channels(users)
-    stats = engine.to_arrow(gold.hourly_meter_stats(s))
+    stats = gold.hourly_meter_stats(s)
     # The flow feeds the market, the settled flow and the daily balance: compute once.
     hourly = engine.materialize(gold.energy_flow_hourly(s, channels))
     flow_expr, trades = _market(ctx, s, channels, users, hourly)
-    flow_expr = engine.materialize(flow_expr)
-    flow = engine.to_arrow(flow_expr)
-    daily = engine.to_arrow(gold.daily_energy_balance(flow_expr))
-    enriched = engine.read(lake, cat.GOLD_READINGS_ENRICHED)
+    flow = engine.materialize(flow_expr)
+    daily = gold.daily_energy_balance(flow)
+    enriched = tables.read(cat.GOLD_READINGS_ENRICHED)
     enriched = enriched.filter(enriched.date.isin(p.dates))
-    peaks = engine.to_arrow(gold.peak_hours(exclude_extreme_weather(s, enriched), channels))
+    peaks = gold.peak_hours(exclude_extreme_weather(s, enriched), channels)
     pred = sql_dates_in(p.dates)
-    for spec, data in (
-        (cat.GOLD_HOURLY_METER, stats),
-        (cat.GOLD_FLOW_HOURLY, flow),
-        (cat.GOLD_DAILY_BALANCE, daily),
-        (cat.GOLD_PEAK_HOURS, peaks),
-        (cat.GOLD_P2P_TRADES, trades),
-    ):
-        lake.replace_where(spec, data, pred)
-    res.rows_out = stats.num_rows + flow.num_rows + daily.num_rows + peaks.num_rows
-    res.message += f"; {trades.num_rows} P2P trade(s)"
+    written = {
+        spec.name: tables.replace_where(spec, data, pred)
+        for spec, data in (
+            (cat.GOLD_HOURLY_METER, stats),
+            (cat.GOLD_FLOW_HOURLY, flow),
+            (cat.GOLD_DAILY_BALANCE, daily),
+            (cat.GOLD_PEAK_HOURS, peaks),
+            (cat.GOLD_P2P_TRADES, trades),
+        )
+    }
+    res.rows_out = sum(w.rows for name, w in written.items() if name != cat.GOLD_P2P_TRADES.name)
+    res.message += f"; {written[cat.GOLD_P2P_TRADES.name].rows} P2P trade(s)"
     res.seconds = time.perf_counter() - t0
     return res
 

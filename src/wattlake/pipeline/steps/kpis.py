@@ -11,13 +11,10 @@ from __future__ import annotations
 import datetime as dt
 import time
 
-import ibis
-import pyarrow as pa
-import pyarrow.compute as pc
-
 from wattlake.context import Context
 from wattlake.lake import catalog as cat
 from wattlake.market import (
+    USER_P2P_SCHEMA,
     daily_community_kpis,
     daily_user_kpis,
     rolling_kpis,
@@ -37,19 +34,14 @@ def build(ctx: Context, run: Run, p: GoldPlan) -> StepResult:
     if not p.dates:
         res.seconds = time.perf_counter() - t0
         return res
-    engine, lake = ctx.engine, ctx.lake
+    engine, tables = ctx.engine, ctx.tables
     span = dt.timedelta(days=max(cat.ROLLING_DAYS) - 1)
     lo, hi = min(p.dates), max(p.dates) + span
-    flow = engine.read(lake, cat.GOLD_FLOW_HOURLY)
+    flow = tables.read(cat.GOLD_FLOW_HOURLY)
     flow = flow.filter(flow.date.between(lo - span, hi))
-    trades = lake.read(cat.GOLD_P2P_TRADES)
-    trades = trades.filter(
-        pc.and_(
-            pc.greater_equal(trades["date"], pa.scalar(lo - span)),
-            pc.less_equal(trades["date"], pa.scalar(hi)),
-        )
-    )
-    user_p2p = ibis.memtable(user_p2p_table(trades))
+    trades = tables.read(cat.GOLD_P2P_TRADES)
+    trades = trades.filter(trades.date.between(lo - span, hi))
+    user_p2p = engine.apply_by(trades, "date", user_p2p_table, USER_P2P_SCHEMA)
     daily = engine.materialize(daily_user_kpis(flow, user_p2p, ctx.settings.grid_sell_eur_per_kwh))
     pred = f"date >= '{lo.isoformat()}' AND date <= '{hi.isoformat()}'"
     community = rolling_kpis(daily_community_kpis(daily), key="community_id")
@@ -57,18 +49,14 @@ def build(ctx: Context, run: Run, p: GoldPlan) -> StepResult:
         (cat.GOLD_USER_KPIS, rolling_kpis(daily)),
         (cat.GOLD_COMMUNITY_KPIS, community),
     ):
-        out = engine.to_arrow(expr.filter(expr.date.between(lo, hi)))
-        lake.replace_where(spec, out, pred)
-        res.rows_out += out.num_rows
-    profiles = engine.to_arrow(
-        user_profiles(
-            engine.read(lake, cat.GOLD_USER_KPIS),
-            engine.read(lake, cat.GOLD_FLOW_HOURLY),
-            (run.profile.peak_start_hour, run.profile.peak_end_hour),
-        )
+        out = tables.replace_where(spec, expr.filter(expr.date.between(lo, hi)), pred)
+        res.rows_out += out.rows
+    profiles = user_profiles(
+        tables.read(cat.GOLD_USER_KPIS),
+        tables.read(cat.GOLD_FLOW_HOURLY),
+        (run.profile.peak_start_hour, run.profile.peak_end_hour),
     )
-    lake.replace_where(cat.GOLD_USER_PROFILES, profiles, None)
-    res.rows_out += profiles.num_rows
+    res.rows_out += tables.replace_where(cat.GOLD_USER_PROFILES, profiles, None).rows
     res.message = f"{lo} to {hi}"
     res.seconds = time.perf_counter() - t0
     return res

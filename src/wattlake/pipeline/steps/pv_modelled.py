@@ -4,7 +4,8 @@ pvlib-modelled production per prosumer and hour from `silver.weather`; for user-
 without weather, from `silver.pv_potential` (PVGIS plane-of-array irradiance turned back
 into horizontal irradiance, `pv.pv_potential_as_weather`); next to the metered production
 of `gold.energy_flow_hourly` (`enrich.modelled_vs_metered_pv`), so it runs after the gold
-step. pandas + pvlib at this edge (`pv.model`), Ibis for the join.
+step. pandas + pvlib at this edge (`pv.model`, on the driver: its inputs are the profiles
+and the external weather, not the readings), Ibis for the join on the engine.
 """
 
 from __future__ import annotations
@@ -18,15 +19,14 @@ import pandas as pd
 import pyarrow as pa
 
 from wattlake.context import Context
-from wattlake.engine import Engine
 from wattlake.lake import catalog as cat
-from wattlake.lake.delta import Lake
 from wattlake.lake.predicates import sql_dates_in
-from wattlake.lake.spec import UTC_TS, conform
+from wattlake.lake.spec import UTC_TS
 from wattlake.pipeline.runner import Run, StepResult
 from wattlake.pipeline.steps.enriched import _in_span, _span, weather_for
 from wattlake.pipeline.steps.gold import GoldPlan
 from wattlake.pv.fleet import modelled_production_for_users, pv_potential_as_weather
+from wattlake.tables import Tables
 from wattlake.transforms import enrich
 from wattlake.transforms.enrich import WEATHER_MAX_DISTANCE_KM
 
@@ -47,8 +47,7 @@ def _hours_on(modelled: pd.DataFrame, dates: list[dt.date]) -> pd.DataFrame:
 
 
 def modelled_production(
-    engine: Engine,
-    lake: Lake,
+    tables: Tables,
     users: ir.Table,
     dates: list[dt.date],
     *,
@@ -58,6 +57,7 @@ def modelled_production(
 
     `weather`: from `silver.weather` (Open-Meteo labels: period end); `pv_potential`: from
     `silver.pv_potential` for the user-hours the weather does not cover."""
+    engine = tables.engine
     prof = engine.to_arrow(users).to_pandas()
     # Every version of users who ever had panels: a later version without them ends the PV.
     has_pv = pd.to_numeric(prof["panel_kwp"], errors="coerce") > 0
@@ -65,12 +65,12 @@ def modelled_production(
     out: dict[str, pa.Table] = {}
     if prof.empty:
         return out
-    weather = engine.to_arrow(weather_for(engine, lake, dates)).to_pandas()
+    weather = engine.to_arrow(weather_for(tables, dates)).to_pandas()
     from_weather = _hours_on(
         modelled_production_for_users(prof, weather, max_distance_km=max_distance_km), dates
     )
     lo, hi = _span(dates)
-    pot = engine.to_arrow(_in_span(engine.read(lake, cat.SILVER_PV_POTENTIAL), lo, hi))
+    pot = engine.to_arrow(_in_span(tables.read(cat.SILVER_PV_POTENTIAL), lo, hi))
     from_pot = pd.DataFrame()
     if pot.num_rows:
         as_weather = pv_potential_as_weather(pot.to_pandas())
@@ -99,19 +99,20 @@ def modelled_production(
 
 
 def pv_modelled_hourly(
-    engine: Engine,
-    lake: Lake,
+    tables: Tables,
     users: ir.Table,
     dates: list[dt.date],
     *,
     max_distance_km: float = WEATHER_MAX_DISTANCE_KM,
-) -> pa.Table:
-    """`gold.pv_modelled_hourly` for `dates`: modelled next to metered (the gold flow of
-    those dates, read from the lake: call after writing `gold.energy_flow_hourly`)."""
-    modelled = modelled_production(engine, lake, users, dates, max_distance_km=max_distance_km)
+) -> ir.Table:
+    """`gold.pv_modelled_hourly` rows for `dates` (an engine table): modelled next to
+    metered (the gold flow of those dates, read from the lake: call after writing
+    `gold.energy_flow_hourly`)."""
+    engine = tables.engine
+    modelled = modelled_production(tables, users, dates, max_distance_km=max_distance_km)
     if not modelled:
-        return cat.GOLD_PV_MODELLED.arrow_schema.empty_table()
-    flow = engine.read(lake, cat.GOLD_FLOW_HOURLY)
+        return engine.materialize(ibis.memtable(cat.GOLD_PV_MODELLED.arrow_schema.empty_table()))
+    flow = tables.read(cat.GOLD_FLOW_HOURLY)
     flow = flow.filter(flow.date.isin(dates))
     parts = [
         enrich.modelled_vs_metered_pv(engine.materialize(ibis.memtable(data)), flow).mutate(
@@ -119,8 +120,7 @@ def pv_modelled_hourly(
         )
         for name, data in modelled.items()
     ]
-    expr = parts[0] if len(parts) == 1 else ibis.union(*parts)
-    return conform(engine.to_arrow(expr), cat.GOLD_PV_MODELLED)
+    return parts[0] if len(parts) == 1 else ibis.union(*parts)
 
 
 def build(ctx: Context, run: Run, p: GoldPlan) -> StepResult:
@@ -128,10 +128,10 @@ def build(ctx: Context, run: Run, p: GoldPlan) -> StepResult:
     t0 = time.perf_counter()
     res = StepResult(STEP)
     if p.dates:
-        users = ctx.engine.read(ctx.lake, cat.SILVER_USERS)
-        out = pv_modelled_hourly(ctx.engine, ctx.lake, users, p.dates)
-        ctx.lake.replace_where(cat.GOLD_PV_MODELLED, out, sql_dates_in(p.dates))
-        res.rows_out = out.num_rows
+        users = ctx.tables.read(cat.SILVER_USERS)
+        out = pv_modelled_hourly(ctx.tables, users, p.dates)
+        written = ctx.tables.replace_where(cat.GOLD_PV_MODELLED, out, sql_dates_in(p.dates))
+        res.rows_out = written.rows
     res.message = f"{len(p.dates)} date(s)"
     res.seconds = time.perf_counter() - t0
     return res

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import datetime as dt
 import time
-from collections.abc import Iterator
 
 import ibis
 import pyarrow as pa
@@ -23,12 +22,13 @@ from wattlake.engine import Engine
 from wattlake.lake import catalog as cat
 from wattlake.lake.delta import Lake
 from wattlake.lake.predicates import sql_in, sql_ts
-from wattlake.lake.spec import TableSpec, conform
+from wattlake.lake.spec import TableSpec
 from wattlake.observability.alerts import Alert, fault_run_alerts, gap_alerts, write_alerts
 from wattlake.pipeline.checkpoints import checkpoint, checkpointed
 from wattlake.pipeline.plan import SilverWindow, plan_silver_window
 from wattlake.pipeline.runner import Run, StepResult
 from wattlake.pipeline.vee_chunks import classify_all
+from wattlake.tables import Tables
 from wattlake.transforms.calendar import uk_holidays
 from wattlake.transforms.parse import parse_timestamp_utc
 from wattlake.transforms.silver import (
@@ -47,35 +47,16 @@ STEP = "silver"
 RELEASE_STEP = "silver_release"
 
 
-class _Counted:
-    """Rows of `exprs` (engine tables in `spec`'s layout) as one stream of record batches,
-    counted on the way: `rows`, `new` (of `pending` batches), `estimated`."""
-
-    BATCH_ROWS = 500_000
-
-    def __init__(self, exprs: list[ibis.Table], spec: TableSpec, pending: list[str]) -> None:
-        self.exprs, self.spec, self.pending = exprs, spec, pa.array(pending, pa.string())
-        self.rows = self.new = self.estimated = 0
-
-    def _batches(self) -> Iterator[pa.RecordBatch]:
-        for expr in self.exprs:
-            for raw in expr.to_pyarrow_batches(chunk_size=self.BATCH_ROWS):
-                batch = conform(pa.Table.from_batches([raw]), self.spec)
-                self.rows += batch.num_rows
-                self.new += int(pc.sum(pc.is_in(batch["_batch_id"], self.pending)).as_py() or 0)
-                self.estimated += int(pc.sum(batch["is_estimated"]).as_py() or 0)
-                yield from batch.to_batches()
-
-    def reader(self) -> pa.RecordBatchReader:
-        """The stream; the counts are complete once it is consumed."""
-        return pa.RecordBatchReader.from_batches(self.spec.arrow_schema, self._batches())
+def batch_ids(tables: Tables, spec: TableSpec) -> list[str]:
+    """Every `_batch_id` of `spec` (a small driver-side read: one row per batch)."""
+    ids = tables.engine.to_arrow(tables.read(spec).select("_batch_id").distinct())
+    return sorted(b for b in ids["_batch_id"].to_pylist() if b is not None)
 
 
-def pending_batches(engine: Engine, lake: Lake, spec: TableSpec, step: str) -> list[str]:
+def pending_batches(tables: Tables, lake: Lake, spec: TableSpec, step: str) -> list[str]:
     """Batch ids of `spec` that `step` has not processed yet (sorted)."""
     done = checkpointed(lake, step)
-    batches = engine.to_arrow(engine.read(lake, spec).select("_batch_id").distinct())
-    return sorted(b for b in batches["_batch_id"].to_pylist() if b not in done)
+    return [b for b in batch_ids(tables, spec) if b not in done]
 
 
 def pending_releases(lake: Lake) -> pa.Table:
@@ -110,28 +91,25 @@ def registry(lake: Lake) -> tuple[list[str] | None, list[str]]:
 
 def neighbour_pairs(ctx: Context, run: Run) -> pa.Table:
     """`neighbours.neighbour_pairs` of the meters located by `silver.user_profiles`."""
-    users = ctx.engine.read(ctx.lake, cat.SILVER_USERS)
+    users = ctx.tables.read(cat.SILVER_USERS)
     return nb.neighbour_pairs(ctx.engine.to_arrow(nb.meter_locations(users)), run.profile)
 
 
 def build(ctx: Context, run: Run) -> StepResult:
     """Bronze meter readings → silver, quarantine, gaps (module doc)."""
     t0 = time.perf_counter()
-    engine, lake = ctx.engine, ctx.lake
+    engine, lake, tables = ctx.engine, ctx.lake, ctx.tables
     res = StepResult(STEP)
-    pending = pending_batches(engine, lake, cat.BRONZE_READINGS, STEP)
+    pending = pending_batches(tables, lake, cat.BRONZE_READINGS, STEP)
     if run.rebuild:
-        bronze0 = engine.read(lake, cat.BRONZE_READINGS)
-        pending = sorted(
-            engine.to_arrow(bronze0.select("_batch_id").distinct())["_batch_id"].to_pylist()
-        )
+        pending = batch_ids(tables, cat.BRONZE_READINGS)
     # Released readings re-judge their meters from the release on (not whole batches).
     releases = pending_releases(lake)
     if not pending and releases.num_rows == 0:
         res.message = "no new bronze batches"
         res.seconds = time.perf_counter() - t0
         return res
-    bronze = engine.read(lake, cat.BRONZE_READINGS)
+    bronze = tables.read(cat.BRONZE_READINGS)
     # The raw `meter_id` stays as stored: chunks of meters filter on it, and a filter on
     # a stored column skips row groups (bronze is clustered by it, `cluster_by`).
     b = bronze.mutate(_mid=bronze.meter_id.strip(), _ts=parse_timestamp_utc(bronze.timestamp))
@@ -157,7 +135,7 @@ def build(ctx: Context, run: Run) -> StepResult:
     holidays = uk_holidays(min(first_year, today.year) - 1, today.year + 1)
     known, vacant = registry(lake)
     released = (
-        engine.read(lake, cat.OPS_RELEASES)
+        tables.read(cat.OPS_RELEASES)
         if lake.read(cat.OPS_RELEASES, ["_record_id"]).num_rows
         else None
     )
@@ -179,27 +157,30 @@ def build(ctx: Context, run: Run) -> StepResult:
     if window.write_from is not None:
         estimates = estimates.filter(estimates.ts >= wf)
 
-    silver = _Counted(
-        [silver_rows(classified, run.run_id, run.profile), estimates],
-        cat.SILVER_READINGS,
-        pending,
-    )
-    quarantine = engine.to_arrow(quarantine_rows(classified, run.run_id))
-    pending_ids = pa.array(pending, pa.string())
-    new_q = int(pc.sum(pc.is_in(quarantine["_batch_id"], pending_ids)).as_py() or 0)
-    gap_arrow = engine.to_arrow(gap_rows)
     silver_pred, quarantine_pred, gaps_pred = _predicates(window, pending, run.rebuild)
-    lake.replace_where(cat.SILVER_READINGS, silver.reader(), silver_pred)
-    lake.replace_where(cat.SILVER_QUARANTINE, quarantine, quarantine_pred)
-    lake.replace_where(cat.SILVER_GAPS, gap_arrow, gaps_pred)
-    write_alerts(lake, _alerts(ctx, run, gap_arrow, classified))
+    # Rows of the pending batches are new to silver; the rest are rewritten.
+    new = {"new": lambda t: t._batch_id.isin(pending)}
+    silver = tables.replace_where(
+        cat.SILVER_READINGS,
+        [silver_rows(classified, run.run_id, run.profile), estimates],
+        silver_pred,
+        tally={**new, "estimated": lambda t: t.is_estimated},
+    )
+    quarantine = tables.replace_where(
+        cat.SILVER_QUARANTINE,
+        quarantine_rows(classified, run.run_id),
+        quarantine_pred,
+        tally=new,
+    )
+    gaps_written = tables.replace_where(cat.SILVER_GAPS, gap_rows, gaps_pred)
+    write_alerts(lake, _alerts(ctx, run, gap_rows, classified))
     checkpoint(lake, STEP, pending, run.run_id, ctx.clock(), replace=run.rebuild)
     applied = releases["_record_id"].to_pylist()
     checkpoint(lake, RELEASE_STEP, applied, run.run_id, ctx.clock())
 
-    res.rows_in = silver.new + new_q
+    res.rows_in = silver["new"] + quarantine["new"]
     res.rows_out = silver.rows
-    res.rows_quarantined = quarantine.num_rows
+    res.rows_quarantined = quarantine.rows
     what = "all batches (rebuild)" if run.rebuild else f"{len(pending)} new batch(es)"
     if applied:
         what += f" + {len(applied)} released reading(s)"
@@ -207,8 +188,8 @@ def build(ctx: Context, run: Run) -> StepResult:
         f"{what}, {len(window.new_meters)} meter(s)"
         + (f" from {window.since:%Y-%m-%d %H:%M}" if window.since else "")
         + (f" (+{len(window.rejudged)} neighbour(s) re-judged)" if window.rejudged else "")
-        + f"; rewrote {silver.rows} silver ({silver.estimated} estimated) + "
-        f"{quarantine.num_rows} quarantine rows, {gap_arrow.num_rows} gaps; registry "
+        + f"; rewrote {silver.rows} silver ({silver['estimated']} estimated) + "
+        f"{quarantine.rows} quarantine rows, {gaps_written.rows} gaps; registry "
         + ("off (none loaded)" if known is None else f"on ({len(known)} meters)")
     )
     res.seconds = time.perf_counter() - t0
@@ -236,7 +217,7 @@ def _prior_readings(ctx: Context, window: SilverWindow, ts_type: DataType) -> ib
     """Each rewritten meter's last stored reading before the context: the left bound of a
     long gap into the new data."""
     assert window.context_from is not None
-    s = ctx.engine.read(ctx.lake, cat.SILVER_READINGS)
+    s = ctx.tables.read(cat.SILVER_READINGS)
     before = s.filter(
         s.meter_id.isin(window.meters)
         & (s.ts.cast("timestamp") < ibis.literal(window.context_from.replace(tzinfo=None)))
@@ -282,7 +263,7 @@ def _neighbour_history(
     week_before = ibis.literal((since - dt.timedelta(days=7)).replace(tzinfo=None))
     parts = []
     for spec, rules in ((cat.SILVER_READINGS, "flags"), (cat.SILVER_QUARANTINE, "rules")):
-        t = ctx.engine.read(ctx.lake, spec)
+        t = ctx.tables.read(spec)
         t = t.mutate(ts=t.ts.cast(ts_type))
         t = t.filter(~t.meter_id.isin(meters) & (t.ts >= week_before) & t.kw.notnull())
         if "provenance" in t.columns:
@@ -291,13 +272,15 @@ def _neighbour_history(
     return ibis.union(*parts)
 
 
-def _alerts(ctx: Context, run: Run, gap_arrow: pa.Table, classified: ibis.Table) -> list[Alert]:
-    """The GreenStream alerts of the rows this step wrote: extended gaps and fault runs."""
+def _alerts(ctx: Context, run: Run, gap_rows: ibis.Table, classified: ibis.Table) -> list[Alert]:
+    """The GreenStream alerts of the rows this step wrote: extended gaps and fault runs
+    (only those rows and per-meter summaries reach the driver)."""
     now = ctx.clock()
+    extended = ctx.engine.to_arrow(gap_rows.filter(gap_rows.gap_class == "missing_extended"))
     runs = {}
     for rule in FAULT_RULES:
         c = classified.filter(classified[column(rule)])
         runs[rule] = ctx.engine.to_arrow(
             c.group_by("meter_id").aggregate(n=c.count(), first=c.ts.min(), last=c.ts.max())
         ).to_pylist()
-    return gap_alerts(gap_arrow, run.run_id, now) + fault_run_alerts(runs, run.run_id, now)
+    return gap_alerts(extended, run.run_id, now) + fault_run_alerts(runs, run.run_id, now)

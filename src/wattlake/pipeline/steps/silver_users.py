@@ -19,15 +19,14 @@ def build(ctx: Context, run: Run) -> StepResult:
     """Typed user-profile history; rebuilt whole when new profile batches arrive."""
     t0 = time.perf_counter()
     res = StepResult(STEP)
-    pending = pending_batches(ctx.engine, ctx.lake, cat.BRONZE_USERS, STEP)
+    pending = pending_batches(ctx.tables, ctx.lake, cat.BRONZE_USERS, STEP)
     if not pending:
         res.message = "no new profile batches"
     else:
-        bronze = ctx.engine.read(ctx.lake, cat.BRONZE_USERS)
-        out = ctx.engine.to_arrow(typed_profiles(bronze))
-        ctx.lake.replace_where(cat.SILVER_USERS, out, None)
+        bronze = ctx.tables.read(cat.BRONZE_USERS)
+        out = ctx.tables.replace_where(cat.SILVER_USERS, typed_profiles(bronze), None)
         checkpoint(ctx.lake, STEP, pending, run.run_id, ctx.clock())
-        res.rows_in, res.rows_out = out.num_rows, out.num_rows
+        res.rows_in, res.rows_out = out.rows, out.rows
         res.message = f"{len(pending)} new profile batch(es)"
     res.seconds = time.perf_counter() - t0
     return res

@@ -1,16 +1,10 @@
-"""Real services for tests, started by the project's scripts: the Spark standalone cluster
-(`scripts/spark-cluster.sh`) and the S3 server (`scripts/s3.sh`).
+"""The Delta-enabled Spark session of the test run, on the standalone cluster (started by
+`services.spark_cluster_service`), with its event log (what each task ran on and wrote).
 
-`scripts/test.sh` starts each once per run and exports its variables (`WATTLAKE_SPARK_MASTER`,
-`WATTLAKE_S3_*`); without them a fixture starts the service into a private run directory and
-stops it at the end of the test session. When a service cannot start the tests are skipped,
-unless `WATTLAKE_REQUIRE_SPARK=1` (cluster) or `WATTLAKE_REQUIRE_S3=1` (S3 server), which make
-that a failure.
-
-The Delta-enabled Spark session must be the first Spark of the pytest process (the driver's
-classpath is fixed when the JVM starts): `conftest.py` runs the tests that use it first and
-stops it after the last of them, so the local `spark` fixture (SparkEngine) gets its own
-SparkContext afterwards.
+Every Spark session of the test process is Delta-enabled (`spark_session.build_spark_session`),
+so the order of sessions does not matter for the driver's classpath; the cluster session's
+tests still run first and it is stopped after the last of them (`conftest.py`), so that the
+cluster's cores are free and the local `spark` fixture gets its own SparkContext afterwards.
 """
 
 from __future__ import annotations
@@ -18,83 +12,10 @@ from __future__ import annotations
 import json
 import os
 import re
-import subprocess
-import tempfile
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import pytest
-
-SCRIPTS = Path(__file__).resolve().parent.parent / "scripts"
-
-
-def _unavailable(require_var: str, what: str, reason: str) -> None:
-    if os.environ.get(require_var) == "1":
-        pytest.fail(f"{what} required ({require_var}=1) but unavailable: {reason}")
-    pytest.skip(f"{what} unavailable: {reason}")
-
-
-def parse_exports(text: str) -> dict[str, str]:
-    """`export K=V` lines (as the service scripts print them) as a dict."""
-    out = {}
-    for line in text.splitlines():
-        if line.startswith("export ") and "=" in line:
-            key, _, value = line.removeprefix("export ").partition("=")
-            out[key.strip()] = value.strip()
-    return out
-
-
-@contextmanager
-def service(
-    script: str, variables: tuple[str, ...], require_var: str, what: str
-) -> Iterator[dict[str, str]]:
-    """The variables of a running service: from the environment when all are set, else
-    from `scripts/<script> start` in a private run directory (stopped afterwards)."""
-    if all(os.environ.get(v) for v in variables):
-        yield {v: os.environ[v] for v in variables}
-        return
-    run_dir = tempfile.mkdtemp(prefix=f"wl-{script.split('.')[0]}-")
-    env = {**os.environ, "WATTLAKE_RUN_DIR": run_dir}
-    cmd = [str(SCRIPTS / script)]
-    try:
-        proc = subprocess.run([*cmd, "start"], capture_output=True, text=True, timeout=300, env=env)
-    except (OSError, subprocess.TimeoutExpired) as exc:
-        subprocess.run([*cmd, "stop"], capture_output=True, env=env)
-        _unavailable(require_var, what, f"{script} start: {exc}")
-    pids: list[int] = []
-    try:
-        if proc.returncode != 0:
-            tail = " | ".join(proc.stderr.strip().splitlines()[-3:])
-            _unavailable(require_var, what, f"{script} start exited {proc.returncode}: {tail}")
-        found = parse_exports(proc.stdout)
-        missing = [v for v in variables if v not in found]
-        if missing:
-            _unavailable(require_var, what, f"{script} start printed no {missing}")
-        pids += [int(f.read_text()) for f in Path(run_dir).glob("*/*.pid")]
-        yield found
-    finally:
-        subprocess.run([*cmd, "stop"], capture_output=True, env=env, timeout=120)
-        _kill_left(pids)
-
-
-def _kill_left(pids: list[int]) -> None:
-    """End the service processes `stop` did not (their run directory went missing)."""
-    import signal
-    import time
-
-    for sig in (signal.SIGTERM, signal.SIGKILL):
-        alive = []
-        for pid in pids:
-            try:
-                os.kill(pid, sig)
-                alive.append(pid)
-            except ProcessLookupError:
-                pass
-        if not alive:
-            return
-        time.sleep(2)
 
 
 def _event_file_order(path: Path) -> tuple[str, int]:
@@ -134,14 +55,6 @@ def event_log_tasks(event_dir: Path) -> list[dict[str, Any]]:
                     }
                 )
     return tasks
-
-
-S3_VARIABLES = (
-    "WATTLAKE_S3_ENDPOINT",
-    "WATTLAKE_S3_BUCKET",
-    "WATTLAKE_S3_ACCESS_KEY_ID",
-    "WATTLAKE_S3_SECRET_ACCESS_KEY",
-)
 
 
 # Settings of the cluster session that must not outlive it (see DeltaSpark.stop).
@@ -185,11 +98,13 @@ _delta_spark: list[DeltaSpark] = []
 
 
 def start_delta_spark(master: str, s3_env: dict[str, str], event_dir: Path) -> DeltaSpark:
-    """Build the session (see the module docstring for why it must come first)."""
+    """Build the session (see the module docstring)."""
     try:
         import pyspark  # noqa: F401
     except ImportError:
-        _unavailable("WATTLAKE_REQUIRE_SPARK", "Spark", "pyspark not installed")
+        if os.environ.get("WATTLAKE_REQUIRE_SPARK") == "1":
+            raise
+        pytest.skip("pyspark not installed (pip install 'wattlake[spark]')")
     from wattlake.lake.storage import S3Settings, parse_lake_uri
     from wattlake.spark_session import JAVA_OPTIONS, build_spark_session
 
