@@ -212,7 +212,7 @@ def _land_rows(ctx: Context, spec: TableSpec, key: str | None, data: pa.Table) -
         if key == READING_KEY and data.num_rows:
             conds += _reading_text_range(data)
         where = " WHERE " + " AND ".join(conds) if conds else ""
-        stored = f"SELECT _record_id FROM delta_scan({sql_str(str(ctx.lake.path(spec)))}){where}"
+        stored = f"SELECT _record_id FROM delta_scan({sql_str(ctx.lake.uri(spec))}){where}"
     cols = ", ".join(f'"{c}"' for c in spec.column_names if c != "_record_id")
     # Duplicates are found on the hashed text itself (cheap to partition on), then hashed.
     dedup_on = "_record_id" if key is None else key

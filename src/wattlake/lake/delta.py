@@ -272,7 +272,6 @@ class Lake:
         return int(sum(v or 0 for v in sizes.to_pylist()))
 
 
-
 def _non_empty(reader: pa.RecordBatchReader) -> pa.RecordBatchReader | None:
     """`reader` unchanged in content, or None when it yields no rows (read up to the first
     batch with rows)."""

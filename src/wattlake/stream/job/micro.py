@@ -215,7 +215,7 @@ class StreamProcessor:
         self.offsets = Offsets.load(lake, self.config.group, self.config.topic)
         self.open = load_open_windows(lake)
         if lake.exists(cat.BRONZE_READINGS):
-            sql = recent_bronze_sql(str(lake.path(cat.BRONZE_READINGS)), self.live.context_hours)
+            sql = recent_bronze_sql(lake.uri(cat.BRONZE_READINGS), self.live.context_hours)
             self.live.load_context(self.ctx.sql().execute(sql).to_arrow_table())
         self._apply(refresh)
 

@@ -66,7 +66,7 @@ def empty_refresh() -> Refresh:
 def users_ready(ctx: Context) -> None:
     """Bring `silver.user_profiles` up to date before the stream starts (the household map
     comes from it), when profiles were ingested since the last silver step."""
-    pending = silver.pending_batches(ctx.engine, ctx.lake, cat.BRONZE_USERS, silver_users.STEP)
+    pending = silver.pending_batches(ctx.tables, ctx.lake, cat.BRONZE_USERS, silver_users.STEP)
     if pending:
         run = new_run(ctx)
         run_step(ctx, run, "silver_users", lambda: silver_users.build(ctx, run))
@@ -77,7 +77,7 @@ def settle_once(ctx: Context) -> list[str]:
     processed."""
     run = new_run(ctx)
     run_step(ctx, run, "silver_users", lambda: silver_users.build(ctx, run))
-    before = silver.pending_batches(ctx.engine, ctx.lake, cat.BRONZE_READINGS, silver.STEP)
+    before = silver.pending_batches(ctx.tables, ctx.lake, cat.BRONZE_READINGS, silver.STEP)
     run_step(ctx, run, "silver", lambda: silver.build(ctx, run))
     return before
 
