@@ -72,4 +72,5 @@ mkdir -p artifacts
 .venv/bin/ruff check src tests benchmarks
 .venv/bin/ruff format --check src tests benchmarks
 .venv/bin/mypy  # static types of the package ([tool.mypy] in pyproject.toml)
-.venv/bin/python -m pytest "$@"
+# Line coverage of the package with the floor of [tool.coverage.report] (fails the run below it).
+.venv/bin/python -m pytest --cov=wattlake --cov-report=term "$@"

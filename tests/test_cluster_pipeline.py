@@ -17,6 +17,7 @@ window with `replaceWhere` on meter and time, gold and the warehouse only the da
 from __future__ import annotations
 
 import datetime as dt
+import math
 import uuid
 from collections.abc import Iterator
 from contextlib import ExitStack
@@ -46,11 +47,26 @@ COMPARED = [
     for spec in cat.ALL_TABLES
     if spec.schema in ("silver", "gold") and not spec.name.startswith(("report_", "sme_"))
     and spec not in (cat.SILVER_AGREEMENTS, cat.SILVER_PRODUCTS, cat.SILVER_METERPOINTS)
+    and spec not in cat.FORECAST_TABLES  # written by `wattlake forecast`, not by a run
 ]  # fmt: skip
 # Empty with this input: no meter registry loaded, no PVGIS series (compared all the same).
 NOT_IN_INPUT = {cat.SILVER_REGISTRY.qualified, cat.SILVER_PV_POTENTIAL.qualified}
 # Columns that differ between two runs by nature (run ids, wall-clock times).
 VOLATILE = {"_run_id", "run_id", "loaded_at", "_loaded_at"}
+
+
+def assert_same_rows(got: list[tuple[Any, ...]], want: list[tuple[Any, ...]]) -> None:
+    """Equal row for row; floats within one unit of the 4th decimal: gold stores sums rounded
+    to 4 decimals, and a sum in another order (Spark's partial aggregates) may round a
+    x.xxxx5 value the other way."""
+    assert len(got) == len(want)
+    for g, w in zip(got, want, strict=True):
+        assert len(g) == len(w), (g, w)
+        for a, b in zip(g, w, strict=True):
+            if isinstance(a, float) and isinstance(b, float):
+                assert math.isclose(a, b, rel_tol=1e-9, abs_tol=1.01e-4), (g, w)
+            else:
+                assert a == b, (g, w)
 
 
 def rows_of(table: pa.Table, drop: set[str] = VOLATILE) -> list[tuple[Any, ...]]:
@@ -165,7 +181,7 @@ def test_runs_succeeded_and_the_data_covers_every_table(runs: dict[str, Any]) ->
 @pytest.mark.parametrize("other", ["duck_s3", "spark_s3"])
 def test_lake_tables_equal_row_for_row(runs: dict[str, Any], spec: TableSpec, other: str) -> None:
     homes = runs["homes"]
-    assert _lake_rows(homes[other], spec) == _lake_rows(homes["local"], spec)
+    assert_same_rows(_lake_rows(homes[other], spec), _lake_rows(homes["local"], spec))
 
 
 def test_warehouse_tables_equal_row_for_row(runs: dict[str, Any]) -> None:
@@ -195,7 +211,7 @@ def test_warehouse_tables_equal_row_for_row(runs: dict[str, Any]) -> None:
         ]
         sql = f"SELECT {', '.join(cols)} FROM dw.{name}"
         got_a, got_b = pg.query(a, sql), pg.query(b, sql)
-        assert len(got_a) > 0 or name == "dim_prices", name
+        assert len(got_a) > 0 or name in ("dim_prices", "fact_forecasts"), name
         assert sorted(map(repr, got_a)) == sorted(map(repr, got_b)), name
 
 

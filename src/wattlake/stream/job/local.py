@@ -164,6 +164,32 @@ def _collect(consumer: Any, opts: RunOptions, stop: threading.Event) -> list[Any
     return got
 
 
+def start_processor(
+    ctx: Context,
+    config: StreamConfig,
+    opts: RunOptions,
+    on_settled: Callable[[list[str], float], None] | None = None,
+) -> tuple[StreamProcessor, Settler]:
+    """What both runners start with: the topics, the processor with its publisher (and Redis
+    state when `WATTLAKE_REDIS_URL` is set) primed from the lake, and the silver step beside
+    it (not started yet) handing its refreshed state to the processor."""
+    bootstrap = ctx.settings.kafka_bootstrap
+    ensure_topics(bootstrap, topic_specs(opts.partitions, config.prefix))
+    redis = (
+        outputs.RedisState(ctx.settings.redis_url, f"wattlake:{config.prefix}")
+        if ctx.settings.redis_url
+        else None
+    )
+    proc = StreamProcessor(ctx, config, publisher=outputs.Publisher(bootstrap), redis=redis)
+    users_ready(ctx)
+    proc.start(refresh(ctx))
+
+    def hand_over(r: Any) -> None:
+        proc.pending = r
+
+    return proc, Settler(ctx.settings, opts.settle_every_s, hand_over, on_settled)
+
+
 def run_local(
     ctx: Context,
     config: StreamConfig,
@@ -180,21 +206,7 @@ def run_local(
     stop = stop or threading.Event()
     log = get_logger(component="stream", group=config.group, topic=config.topic)
     bootstrap = ctx.settings.kafka_bootstrap
-    ensure_topics(bootstrap, topic_specs(opts.partitions, config.prefix))
-    publisher = outputs.Publisher(bootstrap)
-    redis = (
-        outputs.RedisState(ctx.settings.redis_url, f"wattlake:{config.prefix}")
-        if ctx.settings.redis_url
-        else None
-    )
-    proc = StreamProcessor(ctx, config, publisher=publisher, redis=redis)
-    users_ready(ctx)
-    proc.start(refresh(ctx))
-
-    def hand_over(r: Any) -> None:
-        proc.pending = r
-
-    settler = Settler(ctx.settings, opts.settle_every_s, hand_over, on_settled)
+    proc, settler = start_processor(ctx, config, opts, on_settled)
     consumer = Consumer(consumer_config(bootstrap, config.group, opts.start))
 
     assignment = _assignment(consumer, config.topic, proc, opts.start)
@@ -254,8 +266,8 @@ def run_local(
         settler.stop(final=True)
         summary.settles = settler.passes
         proc.close()
-        if redis is not None:
-            redis.close()
+        if proc.redis is not None:
+            proc.redis.close()
     summary.seconds = time.monotonic() - t0
     return summary
 

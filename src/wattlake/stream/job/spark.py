@@ -20,84 +20,23 @@ Requires PySpark 4.0 and Java 17 (`pip install 'wattlake[spark]'`).
 from __future__ import annotations
 
 import json
-import os
 import threading
 import time
-from pathlib import Path
 from typing import Any
 
 from wattlake.context import Context
 from wattlake.errors import WattlakeError
 from wattlake.logs import get_logger
-from wattlake.stream import outputs
-from wattlake.stream.job.local import RunOptions, RunSummary
+from wattlake.stream.job.local import RunOptions, RunSummary, start_processor
 from wattlake.stream.job.micro import BatchReport, StreamConfig, StreamProcessor
-from wattlake.stream.job.settle import Settler, refresh, users_ready
-from wattlake.stream.topics import ensure_topics, topic_specs
 
-# The jars of `scripts/jars.sh spark` the Kafka source and Delta need (the rest of that set
-# is for S3 and JDBC).
-KAFKA_JARS = (
-    "spark-sql-kafka-0-10",
-    "spark-token-provider-kafka-0-10",
-    "kafka-clients",
-    "commons-pool2",
-)
-
-
-def connector_jars() -> list[str]:
-    """The Kafka connector's jars: `$WATTLAKE_SPARK_JARS` (a directory) or
-    `scripts/jars.sh spark` of the source checkout."""
-    import subprocess
-
-    where = os.environ.get("WATTLAKE_SPARK_JARS")
-    if not where:
-        script = Path(__file__).resolve().parents[4] / "scripts" / "jars.sh"
-        if not script.is_file():
-            raise WattlakeError(
-                "the Spark runner needs the Kafka connector jars: run scripts/jars.sh spark "
-                "and set WATTLAKE_SPARK_JARS to the directory it prints"
-            )
-        done = subprocess.run(
-            [str(script), "spark"], capture_output=True, text=True, check=False, timeout=900
-        )
-        if done.returncode != 0:
-            raise WattlakeError(f"scripts/jars.sh spark failed: {done.stderr.strip()[-400:]}")
-        where = done.stdout.strip().splitlines()[-1]
-    jars = sorted(str(p) for p in Path(where).glob("*.jar") if p.name.startswith(KAFKA_JARS))
-    if len(jars) < len(KAFKA_JARS):
-        raise WattlakeError(f"Kafka connector jars missing in {where}")
-    return jars
-
-
-def spark_session(master: str) -> Any:
-    """A SparkSession with the Kafka connector, UTC, ANSI off, on loopback (created before
-    anything else in the process starts Spark, so `SparkEngine` takes this one)."""
-    try:
-        from pyspark.sql import SparkSession
-    except ImportError:
-        raise WattlakeError(
-            "--engine spark needs PySpark: pip install 'wattlake[spark]' (and Java 17)"
-        ) from None
-    os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
-    builder = (
-        SparkSession.builder.master(master)
-        .appName("wattlake-stream")
-        .config("spark.jars", ",".join(connector_jars()))
-        .config("spark.sql.session.timeZone", "UTC")
-        .config("spark.sql.ansi.enabled", "false")
-        .config("spark.ui.enabled", "false")
-        .config("spark.ui.showConsoleProgress", "false")
-        .config("spark.sql.shuffle.partitions", "4")
-        .config("spark.driver.memory", "2g")
-        .config("spark.driver.host", "127.0.0.1")
-        .config("spark.driver.bindAddress", "127.0.0.1")
-        .config("spark.sql.execution.arrow.pyspark.enabled", "true")
-        .config("spark.sql.streaming.forceDeleteTempCheckpointLocation", "true")
-    )
-    spark = builder.getOrCreate()
-    spark.sparkContext.setLogLevel("ERROR")
-    return spark
+# Streaming settings of the session (runtime SQL settings; the session itself is the
+# engine's: Delta, the Kafka connector and the lake's S3 settings come with its jars).
+STREAM_CONF = {
+    "spark.sql.shuffle.partitions": "4",
+    "spark.sql.streaming.forceDeleteTempCheckpointLocation": "true",
+    "spark.sql.execution.arrow.pyspark.enabled": "true",
+}
 
 
 def starting_offsets(topic: str, partitions: list[int], proc: StreamProcessor, start: str) -> str:
@@ -123,25 +62,13 @@ def run_spark(
     stop = stop or threading.Event()
     log = get_logger(component="stream", engine="spark", topic=config.topic)
     bootstrap = ctx.settings.kafka_bootstrap
-    ensure_topics(bootstrap, topic_specs(opts.partitions, config.prefix))
-    spark = spark_session(ctx.settings.spark_master)
     if ctx.engine.name != "spark":
         raise WattlakeError("run_spark needs a context whose engine is spark")
-    publisher = outputs.Publisher(bootstrap)
-    redis = (
-        outputs.RedisState(ctx.settings.redis_url, f"wattlake:{config.prefix}")
-        if ctx.settings.redis_url
-        else None
-    )
-    proc = StreamProcessor(ctx, config, publisher=publisher, redis=redis)
-    users_ready(ctx)
-    proc.start(refresh(ctx))
+    spark = ctx.engine.spark  # type: ignore[attr-defined]  # SparkEngine's session
+    for key, value in STREAM_CONF.items():
+        spark.conf.set(key, value)
+    proc, settler = start_processor(ctx, config, opts, on_settled)
     partitions, proc.waiting = _partitions(bootstrap, config.topic, proc, opts.start)
-
-    def hand_over(r: Any) -> None:
-        proc.pending = r
-
-    settler = Settler(ctx.settings, opts.settle_every_s, hand_over, on_settled)
     summary = RunSummary()
     last_data = [time.monotonic()]
     failure: list[BaseException] = []
@@ -203,8 +130,8 @@ def run_spark(
         settler.stop(final=not failure)
         summary.settles = settler.passes
         proc.close()
-        if redis is not None:
-            redis.close()
+        if proc.redis is not None:
+            proc.redis.close()
     if failure:
         raise WattlakeError(f"a micro-batch failed: {failure[0]!r}")
     summary.seconds = time.monotonic() - t0
@@ -252,4 +179,4 @@ def _partitions(
         c.close()
 
 
-__all__ = ["connector_jars", "run_spark", "spark_session", "starting_offsets"]
+__all__ = ["run_spark", "starting_offsets"]
