@@ -56,7 +56,7 @@ class Family:
 
 
 def _t(ctx: Context, spec: cat.TableSpec) -> ir.Table:
-    return ctx.engine.read(ctx.lake, spec)
+    return ctx.tables.read(spec)
 
 
 def _households(ctx: Context, weights: ser.QualityWeights) -> ir.Table:
