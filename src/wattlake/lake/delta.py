@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
@@ -202,19 +203,8 @@ class Lake:
         dt = self.ensure(spec)
         if data.num_rows == 0:
             return 0
-        on = " AND ".join(f"t.{k} = s.{k}" for k in spec.merge_keys)
         with self._source(data, spec) as source:
-            metrics = (
-                dt.merge(
-                    source,
-                    predicate=on,
-                    source_alias="s",
-                    target_alias="t",
-                    writer_properties=writer_properties(spec),
-                )
-                .when_not_matched_insert_all()
-                .execute()
-            )
+            metrics = _merge(dt, source, spec).when_not_matched_insert_all().execute()
         return int(metrics.get("num_target_rows_inserted", 0))
 
     def upsert(
@@ -235,18 +225,9 @@ class Lake:
         dt = self.ensure(spec)
         if data.num_rows == 0:
             return
-        on = " AND ".join(f"t.{k} = s.{k}" for k in spec.merge_keys)
-        if scope:
-            on = f"({scope}) AND {on}"
         with self._source(data, spec) as source:
             (
-                dt.merge(
-                    source,
-                    predicate=on,
-                    source_alias="s",
-                    target_alias="t",
-                    writer_properties=writer_properties(spec),
-                )
+                _merge(dt, source, spec, scope)
                 .when_matched_update({c: f"s.{c}" for c in update}, predicate=when)
                 .when_not_matched_insert_all()
                 .execute()
@@ -270,6 +251,19 @@ class Lake:
             return 0
         sizes = pa.table(dt.get_add_actions(flatten=True)).column("size_bytes")
         return int(sum(v or 0 for v in sizes.to_pylist()))
+
+
+def _merge(dt: DeltaTable, source: Any, spec: TableSpec, scope: str | None = None) -> Any:
+    """A MERGE builder of `source` (alias `s`) into `dt` (alias `t`) on the spec's merge
+    keys; `scope`, a condition on `t`, limits the target rows it reads."""
+    on = " AND ".join(f"t.{k} = s.{k}" for k in spec.merge_keys)
+    return dt.merge(
+        source,
+        predicate=f"({scope}) AND {on}" if scope else on,
+        source_alias="s",
+        target_alias="t",
+        writer_properties=writer_properties(spec),
+    )
 
 
 def _non_empty(reader: pa.RecordBatchReader) -> pa.RecordBatchReader | None:
